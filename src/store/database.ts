@@ -1,0 +1,50 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import SqliteDatabase from "better-sqlite3";
+import { Kysely, type Migration, type MigrationProvider, Migrator, SqliteDialect } from "kysely";
+import { AirlockError } from "../errors.js";
+import * as core0001 from "./migrations/0001_core.js";
+import type { Database } from "./tables.js";
+
+export type Db = Kysely<Database>;
+
+/** Migrations are imported statically so the compiled CLI needs no file-system discovery. */
+const migrations: Record<string, Migration> = { "0001_core": core0001 };
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+/** Opens (creating if needed) the embedded SQLite store in WAL mode and brings its schema up to date. */
+export async function openSqlite(file: string): Promise<Db> {
+  if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  let native: SqliteDatabase.Database;
+  try {
+    native = new SqliteDatabase(file);
+  } catch (cause) {
+    throw new AirlockError("STORE_FAILED", `cannot open the database ${file}: ${(cause as Error).message}`, {
+      hint: "check that the data directory exists and is writable",
+      cause,
+    });
+  }
+  native.pragma("journal_mode = WAL");
+  native.pragma("synchronous = NORMAL");
+  native.pragma("foreign_keys = ON");
+  // Two processes (a server and a CLI) may share the file; wait instead of failing on a lock.
+  native.pragma("busy_timeout = 5000");
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: native }) });
+  await migrate(db);
+  return db;
+}
+
+export async function migrate(db: Db): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
+    throw new AirlockError(
+      "STORE_FAILED",
+      `database migration ${failed} failed: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}

@@ -1,0 +1,131 @@
+import type { Generated } from "kysely";
+
+/**
+ * Row shapes of every table. Timestamps are ISO-8601 text and structured values are JSON text,
+ * so the same migrations and queries run on SQLite and PostgreSQL unchanged.
+ */
+export interface RepoTable {
+  id: string;
+  name: string;
+  source: string;
+  protected_branches: string;
+  protected_tags: string;
+  created_at: string;
+}
+
+export interface RunTable {
+  id: string;
+  repo_id: string;
+  run_number: number;
+  ref: string;
+  ref_type: string;
+  sha: string;
+  event: string;
+  actor: string;
+  workflow_path: string;
+  workflow_name: string;
+  inputs: string;
+  state: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface JobTable {
+  id: string;
+  run_id: string;
+  key: string;
+  name: string;
+  state: string;
+  conclusion: string | null;
+  needs: string;
+  spec: string;
+  runner_id: string | null;
+  decision: string | null;
+  detail: string | null;
+  created_at: string;
+  updated_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface StepTable {
+  job_id: string;
+  idx: number;
+  name: string;
+  state: string;
+  exit_code: number | null;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface LogChunkTable {
+  seq: Generated<number>;
+  job_id: string;
+  step_idx: number;
+  stream: string;
+  data: string;
+  at: string;
+}
+
+export interface AuditEventTable {
+  seq: number;
+  id: string;
+  at: string;
+  type: string;
+  actor: string;
+  run_id: string | null;
+  job_id: string | null;
+  runner_id: string | null;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditHeadTable {
+  name: string;
+  seq: number;
+  hash: string;
+}
+
+export interface UserTable {
+  id: string;
+  name: string;
+  role: string;
+  created_at: string;
+  disabled_at: string | null;
+}
+
+export interface ApiTokenTable {
+  id: string;
+  user_id: string;
+  name: string;
+  hash: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface ArtifactTable {
+  id: string;
+  run_id: string;
+  job_id: string;
+  name: string;
+  digest: string;
+  size: number;
+  manifest: string;
+  created_at: string;
+}
+
+export interface Database {
+  repos: RepoTable;
+  runs: RunTable;
+  jobs: JobTable;
+  steps: StepTable;
+  log_chunks: LogChunkTable;
+  audit_events: AuditEventTable;
+  audit_head: AuditHeadTable;
+  users: UserTable;
+  api_tokens: ApiTokenTable;
+  artifacts: ArtifactTable;
+}

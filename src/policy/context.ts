@@ -1,0 +1,124 @@
+/**
+ * Turns what admission knows about a job into a Cedar request. Every derived field
+ * (`isPullRequest`, `deployPermission`, `hasEnvironment`, …) is computed here and nowhere else,
+ * so policies and code agree on what they mean.
+ */
+import type { CedarValueJson, EntityJson, EntityUidJson } from "@cedar-policy/cedar-wasm/nodejs";
+
+export type PermissionLevel = "read" | "write" | "none";
+
+export interface RunJobInput {
+  /** Who triggered the run: the Airlock user or forge login the run is attributed to. */
+  actor: { id: string; roles: readonly string[] };
+  /** Repository full name, e.g. `acme/web`. */
+  repo: string;
+  /** `id` is the Airlock job id (`job_…`); `name` is the workflow's job key. */
+  job: { id: string; name: string };
+  /** Trigger event name as GitHub spells it: `push`, `pull_request`, `workflow_dispatch`, … */
+  event: string;
+  /** Short ref name (`main`, `v1.2.0`), not `refs/heads/main`. */
+  ref: string;
+  refType: "branch" | "tag";
+  /** Whether the repo's settings protect this ref. Ignored (forced false) for pull-request events. */
+  refProtected: boolean;
+  /** The job's `environment:` name, or null when it has none. */
+  environment: string | null;
+  /** Effective token permissions after the workflow/job merge; shorthands already expanded. */
+  permissions: Readonly<Record<string, PermissionLevel>>;
+  privileged: boolean;
+  hostMounts: readonly string[];
+  egress: { mode: string; allow: readonly string[] };
+  pool: string;
+}
+
+/**
+ * Events whose code comes from a pull request's head. GitHub runs all four on PR activity, and
+ * `pull_request_target` is the most dangerous because it also carries the base repo's secrets.
+ */
+export const PULL_REQUEST_EVENTS: ReadonlySet<string> = new Set([
+  "pull_request",
+  "pull_request_target",
+  "pull_request_review",
+  "pull_request_review_comment",
+]);
+
+/**
+ * Scopes whose `write` lets a job change something outside its own run: mint cloud credentials
+ * (id-token), push code or tags and cut releases (contents), record deployments, publish packages
+ * or pages, sign attestations, or dispatch/re-run other workflows — including deploy ones (actions).
+ */
+export const DEPLOY_SCOPES: ReadonlySet<string> = new Set([
+  "actions",
+  "attestations",
+  "contents",
+  "deployments",
+  "id-token",
+  "packages",
+  "pages",
+]);
+
+/**
+ * `scope:level` strings. `write` implies `read`, so `contains("contents:read")` means "can at
+ * least read contents". An unknown level counts as write: over-stating a request is the safe error.
+ */
+export function permissionSet(permissions: Readonly<Record<string, PermissionLevel>>): string[] {
+  const out: string[] = [];
+  for (const [scope, level] of Object.entries(permissions)) {
+    if (level === "none") continue;
+    out.push(`${scope}:read`);
+    if (level !== "read") out.push(`${scope}:write`);
+  }
+  return out.sort();
+}
+
+export function hasDeployPermission(permissions: Readonly<Record<string, PermissionLevel>>): boolean {
+  return Object.entries(permissions).some(
+    ([scope, level]) => DEPLOY_SCOPES.has(scope) && level !== "read" && level !== "none",
+  );
+}
+
+export interface CedarRequest {
+  principal: EntityUidJson;
+  action: EntityUidJson;
+  resource: EntityUidJson;
+  context: Record<string, CedarValueJson>;
+  entities: EntityJson[];
+}
+
+const ns = "Airlock";
+
+export function runJobRequest(input: RunJobInput): CedarRequest {
+  const isPullRequest = PULL_REQUEST_EVENTS.has(input.event);
+  const environment = input.environment ?? "";
+  const principal = { type: `${ns}::Actor`, id: input.actor.id };
+  const repo = { type: `${ns}::Repo`, id: input.repo };
+  const resource = { type: `${ns}::Job`, id: input.job.id };
+  return {
+    principal,
+    action: { type: `${ns}::Action`, id: "RunJob" },
+    resource,
+    context: {
+      event: input.event,
+      isPullRequest,
+      ref: input.ref,
+      refType: input.refType,
+      // A fork can name its head branch `main`; PR code never runs "from" a protected ref.
+      refProtected: input.refProtected && !isPullRequest,
+      environment,
+      hasEnvironment: environment !== "",
+      permissions: permissionSet(input.permissions),
+      deployPermission: hasDeployPermission(input.permissions),
+      privileged: input.privileged,
+      hostMounts: [...input.hostMounts],
+      hasHostMounts: input.hostMounts.length > 0,
+      egressMode: input.egress.mode,
+      egressAllow: [...input.egress.allow],
+      pool: input.pool,
+    },
+    entities: [
+      { uid: principal, attrs: { roles: [...input.actor.roles] }, parents: [] },
+      { uid: repo, attrs: { name: input.repo }, parents: [] },
+      { uid: resource, attrs: { name: input.job.name, repo: { __entity: repo } }, parents: [repo] },
+    ],
+  };
+}

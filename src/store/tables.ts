@@ -42,6 +42,8 @@ export interface JobTable {
   runner_id: string | null;
   decision: string | null;
   detail: string | null;
+  cancel_requested_at: string | null;
+  outputs: string | null;
   created_at: string;
   updated_at: string;
   started_at: string | null;

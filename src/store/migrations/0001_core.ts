@@ -47,6 +47,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("runner_id", "text")
     .addColumn("decision", "text")
     .addColumn("detail", "text")
+    .addColumn("cancel_requested_at", "text")
+    .addColumn("outputs", "text")
     .addColumn("created_at", "text", (c) => c.notNull())
     .addColumn("updated_at", "text", (c) => c.notNull())
     .addColumn("started_at", "text")

@@ -1,0 +1,4 @@
+export function greet(name) {
+  if (!name) throw new Error("a name is needed");
+  return `Hello, ${name}!`;
+}

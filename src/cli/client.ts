@@ -1,0 +1,39 @@
+import type { AuditRecord } from "../audit/events.js";
+import type { AuditQuery } from "../audit/log.js";
+import type { AuditVerification } from "../audit/verify.js";
+import type { IssuedToken, TokenInfo, UserInfo } from "../auth/index.js";
+import type { RunRequest } from "../controller/submit.js";
+import type { JobView, RunView } from "../controller/views.js";
+import type { LogLine } from "../logs/pipeline.js";
+import type { Repo } from "../repos/registry.js";
+
+/**
+ * Everything the CLI asks of Airlock. Two implementations: embedded (this process opens the store
+ * and, for runs, the controller) and HTTP (a server, with an API token). Commands only see this.
+ */
+export interface AirlockClient {
+  readonly mode: "embedded" | "server";
+  submitRun(req: RunRequest): Promise<RunView>;
+  getRun(runId: string): Promise<RunView>;
+  listRuns(opts: { repo?: string; limit?: number }): Promise<RunView[]>;
+  getJob(jobId: string): Promise<JobView>;
+  /** Yields stored lines after `afterSeq`; with `follow`, keeps going until the job has finished. */
+  logs(jobId: string, opts: { follow: boolean; afterSeq?: number }): AsyncIterable<LogLine>;
+  cancel(id: string): Promise<void>;
+  /** Resolves with the run once it has finished; `onChange` sees each intermediate state. */
+  waitForRun(runId: string, onChange?: (run: RunView) => void): Promise<RunView>;
+  auditVerify(): Promise<AuditVerification>;
+  auditList(q: AuditQuery): Promise<AuditRecord[]>;
+  addRepo(input: {
+    name: string;
+    source: string;
+    protectedBranches?: string[];
+    protectedTags?: string[];
+  }): Promise<Repo>;
+  listRepos(): Promise<Repo[]>;
+  createUser(input: { name: string; role: string }): Promise<UserInfo>;
+  listUsers(): Promise<UserInfo[]>;
+  issueToken(input: { user?: string; name: string; ttlSeconds?: number }): Promise<IssuedToken>;
+  revokeToken(tokenId: string): Promise<TokenInfo>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,113 @@
+import type { Command } from "commander";
+import { withClient } from "../connect.js";
+import { paint, table } from "../output.js";
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+export function registerRepo(program: Command): void {
+  const repo = program.command("repo").description("registered repositories");
+  repo
+    .command("add")
+    .description("register a local git repository under an OWNER/NAME identity")
+    .argument("<name>", "OWNER/NAME")
+    .requiredOption("--source <path>", "path of the local git repository")
+    .option(
+      "--protected-branch <pattern>",
+      "branch pattern that counts as protected (repeatable; default main)",
+      collect,
+      [],
+    )
+    .option("--protected-tag <pattern>", "tag pattern that counts as protected (repeatable)", collect, [])
+    .action(
+      async (
+        name: string,
+        o: { source: string; protectedBranch: string[]; protectedTag: string[] },
+        cmd: Command,
+      ) => {
+        await withClient(cmd, {}, async (client) => {
+          const r = await client.addRepo({
+            name,
+            source: o.source,
+            ...(o.protectedBranch.length ? { protectedBranches: o.protectedBranch } : {}),
+            protectedTags: o.protectedTag,
+          });
+          process.stdout.write(
+            `registered ${r.name} (${r.id}) from ${r.source}; protected branches: ${r.protection.branches.join(", ") || "none"}; tags: ${r.protection.tags.join(", ") || "none"}\n`,
+          );
+        });
+      },
+    );
+  repo
+    .command("list")
+    .description("registered repositories")
+    .action(async (_o: unknown, cmd: Command) => {
+      await withClient(cmd, {}, async (client) => {
+        const repos = await client.listRepos();
+        process.stdout.write(
+          `${table(
+            ["REPO", "SOURCE", "PROTECTED BRANCHES", "PROTECTED TAGS"],
+            repos.map((r) => [
+              r.name,
+              r.source,
+              r.protection.branches.join(","),
+              r.protection.tags.join(","),
+            ]),
+          )}\n`,
+        );
+      });
+    });
+}
+
+export function registerUsers(program: Command): void {
+  const user = program.command("user").description("users and their roles");
+  user
+    .command("add")
+    .argument("<name>", "user name")
+    .requiredOption("--role <role>", "admin, approver, submitter or viewer")
+    .action(async (name: string, o: { role: string }, cmd: Command) => {
+      await withClient(cmd, {}, async (client) => {
+        const u = await client.createUser({ name, role: o.role });
+        process.stdout.write(`created ${u.name} (${u.id}) with role ${u.role}\n`);
+      });
+    });
+  user.command("list").action(async (_o: unknown, cmd: Command) => {
+    await withClient(cmd, {}, async (client) => {
+      const users = await client.listUsers();
+      process.stdout.write(
+        `${table(
+          ["USER", "ID", "ROLE", "CREATED", "DISABLED"],
+          users.map((u) => [u.name, u.id, u.role, u.createdAt, u.disabledAt]),
+        )}\n`,
+      );
+    });
+  });
+
+  const token = program.command("token").description("API tokens (shown once, stored only as hashes)");
+  token
+    .command("issue")
+    .option("--user <name>", "whose token (default: yourself)")
+    .option("--name <label>", "what the token is for", "cli")
+    .option("--ttl <seconds>", "lifetime in seconds (default 30 days)", (v) => Number.parseInt(v, 10))
+    .action(async (o: { user?: string; name: string; ttl?: number }, cmd: Command) => {
+      await withClient(cmd, {}, async (client) => {
+        const t = await client.issueToken({
+          name: o.name,
+          ...(o.user ? { user: o.user } : {}),
+          ...(o.ttl ? { ttlSeconds: o.ttl } : {}),
+        });
+        process.stdout.write(`${t.token}\n`);
+        process.stderr.write(
+          `${paint("gray", `token ${t.id} expires ${t.expiresAt}; it is shown only this once`, "err")}\n`,
+        );
+      });
+    });
+  token
+    .command("revoke")
+    .argument("<token-id>", "tok_… id")
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      await withClient(cmd, {}, async (client) => {
+        const t = await client.revokeToken(id);
+        process.stdout.write(`revoked ${t.id}\n`);
+      });
+    });
+}

@@ -1,0 +1,33 @@
+import { Command } from "commander";
+import { registerRepo, registerUsers } from "./commands/admin.js";
+import { registerAudit } from "./commands/audit.js";
+import { registerRun } from "./commands/run.js";
+import { registerCancel, registerJob, registerLogs, registerRuns } from "./commands/runs.js";
+import { registerServer } from "./commands/server.js";
+import { reportError } from "./output.js";
+
+const program = new Command()
+  .name("airlock")
+  .description("Run CI jobs in fresh, bounded sandboxes, and prove what they did.")
+  .version("0.1.0")
+  .option("--server <url>", "talk to an Airlock server instead of the embedded store (env AIRLOCK_SERVER)")
+  .option("--token <token>", "API token for --server (prefer env AIRLOCK_TOKEN)")
+  .option("--data-dir <dir>", "embedded data directory (env AIRLOCK_DATA_DIR)")
+  .option("--config <file>", "config file (env AIRLOCK_CONFIG)")
+  .showHelpAfterError();
+
+registerRun(program);
+registerRuns(program);
+registerJob(program);
+registerLogs(program);
+registerCancel(program);
+registerAudit(program);
+registerRepo(program);
+registerUsers(program);
+registerServer(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = reportError(err);
+}

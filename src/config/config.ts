@@ -1,0 +1,111 @@
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { AirlockError } from "../errors.js";
+
+/** One validated configuration: defaults for the embedded mode, a file, then AIRLOCK_* variables. */
+export const configSchema = z
+  .object({
+    dataDir: z.string().min(1),
+    server: z
+      .object({
+        // Loopback unless told otherwise: an open control plane is the worst default there is.
+        host: z.string().default("127.0.0.1"),
+        port: z.number().int().min(0).max(65535).default(8480),
+      })
+      .strict()
+      .default({ host: "127.0.0.1", port: 8480 }),
+    scheduler: z
+      .object({ concurrency: z.number().int().min(1).max(256).default(4) })
+      .strict()
+      .default({ concurrency: 4 }),
+    sandbox: z
+      .object({
+        uidBase: z.number().int().min(1000).default(200_000),
+        uidCount: z.number().int().min(1).max(65_536).default(1024),
+        memoryBytes: z
+          .number()
+          .int()
+          .min(16 * 1024 * 1024)
+          .default(2 * 1024 * 1024 * 1024),
+        pids: z.number().int().min(8).default(512),
+        cpuWeight: z.number().int().min(1).max(10_000).default(100),
+      })
+      .strict()
+      .default({
+        uidBase: 200_000,
+        uidCount: 1024,
+        memoryBytes: 2 * 1024 * 1024 * 1024,
+        pids: 512,
+        cpuWeight: 100,
+      }),
+    policyDir: z.string().optional(),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+
+/**
+ * Job uids must be able to traverse down to their workspace, and root's home is 0700, so root
+ * keeps its data in /var/lib/airlock; other users in ~/.airlock.
+ */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.AIRLOCK_DATA_DIR) return env.AIRLOCK_DATA_DIR;
+  return process.getuid?.() === 0 ? "/var/lib/airlock" : join(env.HOME ?? homedir(), ".airlock");
+}
+
+export interface LoadConfigOptions {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  overrides?: Partial<Record<"dataDir" | "policyDir", string>>;
+}
+
+export function loadConfig(opts: LoadConfigOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? env.AIRLOCK_CONFIG;
+  let fromFile: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (cause) {
+      throw new AirlockError(
+        "CONFIG_INVALID",
+        `cannot read config file ${file}: ${(cause as Error).message}`,
+        {
+          cause,
+        },
+      );
+    }
+    const parsed: unknown = parseYaml(text);
+    if (parsed !== null && (typeof parsed !== "object" || Array.isArray(parsed))) {
+      throw new AirlockError("CONFIG_INVALID", `${file}: the config must be a mapping of settings`);
+    }
+    fromFile = (parsed ?? {}) as Record<string, unknown>;
+  }
+  const merged: Record<string, unknown> = { dataDir: defaultDataDir(env), ...fromFile };
+  if (env.AIRLOCK_POLICY_DIR) merged.policyDir = env.AIRLOCK_POLICY_DIR;
+  if (opts.overrides?.dataDir) merged.dataDir = opts.overrides.dataDir;
+  if (opts.overrides?.policyDir) merged.policyDir = opts.overrides.policyDir;
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue?.path.join(".") || "(root)";
+    throw new AirlockError("CONFIG_INVALID", `${file ?? "configuration"}: ${where}: ${issue?.message}`, {
+      hint: "see docs/OPERATIONS.md for the settings and their defaults",
+    });
+  }
+  return { ...result.data, dataDir: resolve(result.data.dataDir) };
+}
+
+/** Where each part of the embedded mode keeps its files. */
+export function dataPaths(config: Config) {
+  return {
+    database: join(config.dataDir, "airlock.db"),
+    sandboxes: join(config.dataDir, "sandboxes"),
+    artifacts: join(config.dataDir, "artifacts"),
+    lock: join(config.dataDir, "controller.lock"),
+  };
+}

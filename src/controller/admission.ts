@@ -1,0 +1,34 @@
+import type { Principal } from "../auth/principal.js";
+import type { RunJobInput } from "../policy/index.js";
+import type { ResolvedRef } from "../repos/git-source.js";
+import type { Repo } from "../repos/registry.js";
+import type { JobSpec, Workflow } from "../workflow/index.js";
+
+export interface AdmissionFacts {
+  principal: Principal;
+  repo: Repo;
+  workflow: Workflow;
+  job: JobSpec;
+  jobId: string;
+  event: string;
+  resolved: ResolvedRef;
+  refProtected: boolean;
+}
+
+export function admissionInput(f: AdmissionFacts): RunJobInput {
+  return {
+    actor: { id: f.principal.userName, roles: [f.principal.role] },
+    repo: f.repo.name,
+    job: { id: f.jobId, name: f.job.id },
+    event: f.event,
+    ref: f.resolved.name,
+    refType: f.resolved.refType,
+    refProtected: f.refProtected,
+    environment: f.job.environment?.name ?? null,
+    permissions: f.job.permissions,
+    privileged: f.job.privileged,
+    hostMounts: f.job.hostMounts,
+    egress: { mode: f.job.egress?.mode ?? "block", allow: f.job.egress?.allow ?? [] },
+    pool: f.job.runsOn.join(","),
+  };
+}

@@ -1,0 +1,21 @@
+import type { Logger } from "pino";
+import type { ArtifactStore } from "../artifacts/store.js";
+import type { Principal } from "../auth/principal.js";
+import type { Clock } from "../clock.js";
+import type { Config } from "../config/config.js";
+import type { PolicyEngine } from "../policy/index.js";
+import type { SandboxDriver } from "../sandbox/index.js";
+import type { Db } from "../store/database.js";
+
+export type { Principal };
+
+/** Everything the controller works with, passed in so tests and the server wire their own. */
+export interface ControllerDeps {
+  db: Db;
+  clock: Clock;
+  config: Config;
+  policy: PolicyEngine;
+  driver: SandboxDriver;
+  artifacts: ArtifactStore;
+  logger: Logger;
+}

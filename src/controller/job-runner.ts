@@ -1,0 +1,347 @@
+import { chown, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { recordAudit } from "../audit/log.js";
+import { isAirlockError } from "../errors.js";
+import { LogPipeline } from "../logs/pipeline.js";
+import { getRepoById, type Repo } from "../repos/registry.js";
+import type { ExecResult, Sandbox } from "../sandbox/index.js";
+import type { JobTable, RunTable } from "../store/tables.js";
+import { type ExecutionStatus, evaluateCondition, interpolate, type JobSpec } from "../workflow/index.js";
+import { expressionContext, githubContext, type StepRecord } from "./contexts.js";
+import type { ControllerDeps } from "./deps.js";
+import { transitionJob } from "./job-store.js";
+import type { JobState } from "./states.js";
+import { downloadArtifact, uploadArtifact } from "./steps/artifacts.js";
+import { checkout } from "./steps/checkout.js";
+import { sandboxPath } from "./steps/paths.js";
+import { runScript } from "./steps/run-script.js";
+import { outputFileInSandbox, readStepOutputs, runnerDir } from "./steps/step-files.js";
+import type { StepEnv } from "./steps/types.js";
+import type { UidPool } from "./uid-pool.js";
+
+/** The job spec as stored at intake (see submit.ts). */
+export type StoredJobSpec = JobSpec & { workflowEnv: Record<string, string>; workflowName: string };
+
+export interface JobRunContext {
+  deps: ControllerDeps;
+  uids: UidPool;
+  job: JobTable;
+  run: RunTable;
+  runnerId: string;
+  needs: Record<string, unknown>;
+  signal: AbortSignal;
+  workspaceDir: string;
+}
+
+type Outcome = Extract<JobState, "succeeded" | "failed" | "cancelled" | "timed_out">;
+
+/**
+ * Provision → execute → teardown for one claimed job. Teardown runs whatever happened before it,
+ * and the job always ends torn_down with its conclusion kept.
+ */
+export async function runJob(c: JobRunContext): Promise<Outcome> {
+  const { deps, job, run, runnerId } = c;
+  const spec = JSON.parse(job.spec) as StoredJobSpec;
+  const logs = new LogPipeline(deps.db, job.id, deps.clock);
+  let sandbox: Sandbox | undefined;
+  let uid: number | undefined;
+  let outcome: Outcome = "failed";
+  let detail: string | null = null;
+  let outputs: Record<string, string> = {};
+  try {
+    const repo = await getRepoById(deps.db, run.repo_id);
+    uid = c.uids.acquire();
+    sandbox = await deps.driver.create({
+      jobId: job.id,
+      workspaceDir: c.workspaceDir,
+      uid,
+      limits: {
+        memoryBytes: deps.config.sandbox.memoryBytes,
+        pids: deps.config.sandbox.pids,
+        cpuWeight: deps.config.sandbox.cpuWeight,
+      },
+    });
+    // The workspace is new and nothing of the job has run yet, so the host may create in it.
+    const stepFiles = join(sandbox.workspaceDir, runnerDir);
+    await mkdir(stepFiles, { mode: 0o700 });
+    await chown(stepFiles, uid, uid);
+    await transitionJob(
+      deps.db,
+      job.id,
+      "running",
+      { actor: runnerId, patch: { started_at: deps.clock.now().toISOString() }, data: { uid } },
+      deps.clock,
+    );
+    const result = await executeSteps(c, spec, sandbox, logs, repo);
+    outcome = result.outcome;
+    detail = result.detail;
+    outputs = result.outputs;
+  } catch (err) {
+    outcome = c.signal.aborted ? "cancelled" : "failed";
+    detail = isAirlockError(err)
+      ? `${err.code}: ${err.message}`
+      : `internal error: ${(err as Error).message}`;
+    logs.write(-1, "system", `Job failed: ${detail}\n`);
+    deps.logger.error({ jobId: job.id, runId: run.id, runnerId, err }, "job failed before or between steps");
+  } finally {
+    await logs.close();
+    await finish(c, outcome, detail, outputs);
+    await teardown(c, sandbox, uid);
+  }
+  return outcome;
+}
+
+async function executeSteps(
+  c: JobRunContext,
+  spec: StoredJobSpec,
+  sandbox: Sandbox,
+  logs: LogPipeline,
+  repo: Repo,
+): Promise<{ outcome: Outcome; detail: string | null; outputs: Record<string, string> }> {
+  const { deps, job, run } = c;
+  const deadline = deps.clock.now().getTime() + spec.timeoutMinutes * 60_000;
+  const github = githubContext(run, repo.name, spec.id, spec.workflowName);
+  const inputs = JSON.parse(run.inputs) as Record<string, string>;
+  const steps: Record<string, StepRecord> = {};
+  let status: ExecutionStatus = "success";
+  let outcome: Outcome = "succeeded";
+  let detail: string | null = null;
+
+  for (const [idx, step] of spec.steps.entries()) {
+    const stepKey = step.id ?? `__step${idx}`;
+    const baseEnv = { ...spec.workflowEnv, ...spec.env };
+    const ctx = () =>
+      expressionContext({ github, env: baseEnv, inputs, needs: c.needs, steps, jobStatus: status });
+    if (c.signal.aborted) status = "cancelled";
+    const timeLeft = deadline - deps.clock.now().getTime();
+    if (status === "cancelled" || timeLeft <= 0 || !evaluateCondition(step.if, ctx())) {
+      steps[stepKey] = { outputs: {}, outcome: "skipped", conclusion: "skipped" };
+      await setStep(c, idx, "skipped", null);
+      continue;
+    }
+    await setStep(c, idx, "running", null);
+    logs.write(idx, "system", `▶ ${stepLabel(step, idx)}\n`);
+    let result: ExecResult;
+    try {
+      const env = interpolateEnv({ ...baseEnv, ...step.env }, ctx());
+      const withArgs = interpolateEnv(step.with ?? {}, ctx());
+      const stepEnv: StepEnv = {
+        deps,
+        run,
+        job,
+        repo,
+        runnerId: c.runnerId,
+        sandbox,
+        logs,
+        stepIdx: idx,
+        env: { ...defaultEnv(github, idx), ...env },
+        with: withArgs,
+        timeoutMs: timeLeft,
+        signal: c.signal,
+      };
+      if (step.uses?.action === "actions/checkout") result = await checkout(stepEnv);
+      else if (step.uses?.action === "actions/upload-artifact") result = await uploadArtifact(stepEnv);
+      else if (step.uses?.action === "actions/download-artifact") result = await downloadArtifact(stepEnv);
+      else {
+        const script = interpolate(step.run ?? "", ctx());
+        const cwd = step.workingDirectory
+          ? sandboxPath(interpolate(step.workingDirectory, ctx()), "working-directory")
+          : "/workspace";
+        result = await runScript(stepEnv, script, step.shell, cwd);
+      }
+    } catch (err) {
+      const message = isAirlockError(err) ? err.message : `internal error: ${(err as Error).message}`;
+      logs.write(idx, "system", `Error: ${message}\n`);
+      result = {
+        exitCode: null,
+        signal: null,
+        timedOut: false,
+        cancelled: c.signal.aborted,
+        oomKilled: false,
+        durationMs: 0,
+      };
+    }
+    logs.endStep(idx);
+    const ok = result.exitCode === 0;
+    const outputs = ok ? readStepOutputs(sandbox.workspaceDir, idx) : {};
+    const stepOutcome = result.cancelled ? "cancelled" : ok ? "success" : "failure";
+    const conclusion = !ok && step.continueOnError ? "success" : stepOutcome;
+    steps[stepKey] = { outputs, outcome: stepOutcome, conclusion };
+    await setStep(c, idx, ok ? "succeeded" : result.cancelled ? "cancelled" : "failed", result.exitCode);
+    if (!ok) {
+      logs.write(idx, "system", `${describeFailure(result)}\n`);
+    }
+    if (result.timedOut) {
+      outcome = "timed_out";
+      detail = `timed out after ${spec.timeoutMinutes} minute(s) in step ${idx + 1}`;
+      status = "cancelled";
+    } else if (result.cancelled || c.signal.aborted) {
+      outcome = "cancelled";
+      detail = "cancelled";
+      status = "cancelled";
+    } else if (!ok && !step.continueOnError) {
+      if (outcome === "succeeded") {
+        outcome = "failed";
+        detail = `step ${idx + 1} (${stepLabel(step, idx)}) ${describeFailure(result)}`;
+      }
+      status = "failure";
+    }
+  }
+  // Job outputs are expressions over the steps' outputs, evaluated once the steps are done.
+  const finalCtx = expressionContext({
+    github,
+    env: { ...spec.workflowEnv, ...spec.env },
+    inputs,
+    needs: c.needs,
+    steps,
+    jobStatus: status,
+  });
+  const outputs: Record<string, string> = {};
+  for (const [name, expr] of Object.entries(spec.outputs ?? {})) {
+    try {
+      outputs[name] = interpolate(expr, finalCtx);
+    } catch (err) {
+      logs.write(-1, "system", `Output ${name} could not be evaluated: ${(err as Error).message}\n`);
+    }
+  }
+  return { outcome, detail, outputs };
+}
+
+function describeFailure(r: ExecResult): string {
+  if (r.timedOut) return "timed out";
+  if (r.cancelled) return "was cancelled";
+  if (r.oomKilled) return "was killed: out of memory (raise sandbox.memoryBytes or use less)";
+  if (r.signal) return `was killed by ${r.signal}`;
+  if (r.exitCode === null) return "could not run";
+  return `exited with code ${r.exitCode}`;
+}
+
+function stepLabel(step: JobSpec["steps"][number], idx: number): string {
+  return (
+    step.name ??
+    (step.uses
+      ? `${step.uses.action}@${step.uses.ref}`
+      : (step.run ?? "").split("\n")[0]?.slice(0, 60) || `step ${idx + 1}`)
+  );
+}
+
+function interpolateEnv(
+  values: Record<string, string>,
+  ctx: ReturnType<typeof expressionContext>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(values)) out[k] = interpolate(String(v), ctx);
+  return out;
+}
+
+/** The variables GitHub sets for every step, so existing scripts find what they expect. */
+function defaultEnv(github: ReturnType<typeof githubContext>, idx: number): Record<string, string> {
+  return {
+    CI: "true",
+    AIRLOCK: "true",
+    GITHUB_ACTIONS: "true",
+    PATH: "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
+    LANG: "C.UTF-8",
+    GITHUB_WORKSPACE: "/workspace",
+    GITHUB_REPOSITORY: github.repository,
+    GITHUB_REPOSITORY_OWNER: String(github.repository_owner),
+    GITHUB_REF: github.ref,
+    GITHUB_REF_NAME: github.ref_name,
+    GITHUB_REF_TYPE: github.ref_type,
+    GITHUB_SHA: github.sha,
+    GITHUB_EVENT_NAME: github.event_name,
+    GITHUB_ACTOR: github.actor,
+    GITHUB_RUN_ID: github.run_id,
+    GITHUB_RUN_NUMBER: github.run_number,
+    GITHUB_RUN_ATTEMPT: "1",
+    GITHUB_WORKFLOW: github.workflow,
+    GITHUB_JOB: github.job,
+    GITHUB_OUTPUT: outputFileInSandbox(idx),
+    RUNNER_OS: "Linux",
+    RUNNER_TEMP: "/tmp",
+  };
+}
+
+async function setStep(c: JobRunContext, idx: number, state: string, exitCode: number | null): Promise<void> {
+  const now = c.deps.clock.now().toISOString();
+  const patch =
+    state === "running"
+      ? { state, started_at: now }
+      : state === "skipped"
+        ? { state }
+        : { state, exit_code: exitCode, finished_at: now };
+  await c.deps.db
+    .updateTable("steps")
+    .set(patch)
+    .where("job_id", "=", c.job.id)
+    .where("idx", "=", idx)
+    .execute();
+}
+
+async function finish(
+  c: JobRunContext,
+  outcome: Outcome,
+  detail: string | null,
+  outputs: Record<string, string>,
+): Promise<void> {
+  try {
+    await transitionJob(
+      c.deps.db,
+      c.job.id,
+      outcome,
+      {
+        actor: c.runnerId,
+        patch: {
+          conclusion: outcome,
+          detail,
+          outputs: JSON.stringify(outputs),
+          finished_at: c.deps.clock.now().toISOString(),
+        },
+        data: detail ? { detail } : {},
+        expect: ["provisioning", "running"],
+      },
+      c.deps.clock,
+    );
+  } catch (err) {
+    c.deps.logger.error({ jobId: c.job.id, err }, "could not record the job's outcome");
+  }
+}
+
+async function teardown(
+  c: JobRunContext,
+  sandbox: Sandbox | undefined,
+  uid: number | undefined,
+): Promise<void> {
+  let error: string | undefined;
+  try {
+    if (sandbox) await sandbox.destroy();
+  } catch (err) {
+    error = (err as Error).message;
+    c.deps.logger.error({ jobId: c.job.id, runnerId: c.runnerId, err }, "teardown failed");
+  } finally {
+    if (uid !== undefined) c.uids.release(uid);
+  }
+  try {
+    await transitionJob(
+      c.deps.db,
+      c.job.id,
+      "torn_down",
+      { actor: c.runnerId, data: error ? { error } : { sandbox: sandbox ? "destroyed" : "none" } },
+      c.deps.clock,
+    );
+  } catch (err) {
+    if (!(isAirlockError(err) && err.code === "INVALID_TRANSITION")) throw err;
+    await recordAudit(
+      c.deps.db,
+      {
+        type: "job.teardown_anomaly",
+        actor: c.runnerId,
+        jobId: c.job.id,
+        runId: c.run.id,
+        runnerId: c.runnerId,
+        data: { reason: err.message },
+      },
+      c.deps.clock,
+    );
+  }
+}

@@ -1,0 +1,23 @@
+import type { LogPipeline } from "../../logs/pipeline.js";
+import type { Repo } from "../../repos/registry.js";
+import type { ExecResult, Sandbox } from "../../sandbox/index.js";
+import type { JobTable, RunTable } from "../../store/tables.js";
+import type { ControllerDeps } from "../deps.js";
+
+/** What one step of a job works with. */
+export interface StepEnv {
+  deps: ControllerDeps;
+  run: RunTable;
+  job: JobTable;
+  repo: Repo;
+  runnerId: string;
+  sandbox: Sandbox;
+  logs: LogPipeline;
+  stepIdx: number;
+  env: Record<string, string>;
+  with: Record<string, string>;
+  timeoutMs: number;
+  signal: AbortSignal;
+}
+
+export type StepResult = ExecResult;

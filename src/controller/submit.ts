@@ -1,0 +1,239 @@
+import { appendAudit, recordAudit } from "../audit/log.js";
+import { AirlockError, isAirlockError } from "../errors.js";
+import { newId } from "../ids.js";
+import type { Decision } from "../policy/index.js";
+import { assertCommitOnRef, listWorkflowFiles, readFileAt, resolveRef } from "../repos/git-source.js";
+import { isProtectedRef } from "../repos/protected-refs.js";
+import { getRepo, type Repo } from "../repos/registry.js";
+import type { JobTable, RunTable } from "../store/tables.js";
+import { type JobSpec, parseWorkflow, type Workflow } from "../workflow/index.js";
+import { admissionInput } from "./admission.js";
+import type { ControllerDeps, Principal } from "./deps.js";
+import { transitionJob } from "./job-store.js";
+
+/** What a caller asks for. The actor is never part of it: it is whoever is authenticated. */
+export interface RunRequest {
+  repo: string;
+  ref: string;
+  sha?: string;
+  event?: string;
+  workflow?: string;
+  inputs?: Record<string, string>;
+}
+
+export interface SubmittedRun {
+  run: RunTable;
+  jobs: JobTable[];
+}
+
+/**
+ * Intake: resolve, parse and admit a run, then queue it, all or nothing. Anything refused before
+ * the run exists is audited as `run.refused` and leaves no row behind.
+ */
+export async function submitRun(
+  deps: ControllerDeps,
+  req: RunRequest,
+  principal: Principal,
+): Promise<SubmittedRun> {
+  try {
+    return await admitAndQueue(deps, req, principal);
+  } catch (err) {
+    const e = isAirlockError(err)
+      ? err
+      : new AirlockError("INTERNAL", (err as Error).message, { cause: err });
+    await recordAudit(
+      deps.db,
+      {
+        type: "run.refused",
+        actor: principal.userName,
+        data: {
+          repo: req.repo,
+          ref: req.ref,
+          event: req.event ?? "push",
+          workflow: req.workflow,
+          code: e.code,
+          reason: e.message,
+        },
+      },
+      deps.clock,
+    );
+    throw e;
+  }
+}
+
+async function admitAndQueue(
+  deps: ControllerDeps,
+  req: RunRequest,
+  principal: Principal,
+): Promise<SubmittedRun> {
+  const event = req.event ?? "push";
+  const repo = await getRepo(deps.db, req.repo);
+  const resolved = await resolveRef(repo.source, req.ref);
+  const sha = req.sha ?? resolved.sha;
+  if (req.sha) await assertCommitOnRef(repo.source, req.sha, resolved);
+  const workflowPath = req.workflow ?? (await pickWorkflow(repo, sha));
+  const workflow = parseWorkflow(await readFileAt(repo.source, sha, workflowPath), workflowPath);
+  assertTriggeredBy(workflow, event, workflowPath);
+  const refProtected = isProtectedRef(repo.protection, resolved.refType, resolved.name);
+
+  const now = deps.clock.now().toISOString();
+  const runId = newId("run");
+  const jobIds = new Map(workflow.jobs.map((j) => [j.id, newId("job")]));
+  const decisions = new Map<string, Decision>();
+  for (const job of workflow.jobs) {
+    decisions.set(
+      job.id,
+      deps.policy.decideRunJob(
+        admissionInput({
+          principal,
+          repo,
+          workflow,
+          job,
+          jobId: jobIds.get(job.id) as string,
+          event,
+          resolved,
+          refProtected,
+        }),
+      ),
+    );
+  }
+
+  return deps.db.transaction().execute(async (trx) => {
+    const last = await trx
+      .selectFrom("runs")
+      .select((eb) => eb.fn.max("run_number").as("n"))
+      .where("repo_id", "=", repo.id)
+      .executeTakeFirst();
+    const run: RunTable = {
+      id: runId,
+      repo_id: repo.id,
+      run_number: Number(last?.n ?? 0) + 1,
+      ref: resolved.ref,
+      ref_type: resolved.refType,
+      sha,
+      event,
+      actor: principal.userName,
+      workflow_path: workflowPath,
+      workflow_name: workflow.name ?? workflowPath,
+      inputs: JSON.stringify(req.inputs ?? {}),
+      state: "queued",
+      created_at: now,
+      updated_at: now,
+    };
+    await trx.insertInto("runs").values(run).execute();
+    await appendAudit(
+      trx,
+      {
+        type: "run.queued",
+        actor: principal.userName,
+        runId,
+        data: { repo: repo.name, ref: resolved.ref, sha, event, workflow: workflowPath, refProtected },
+      },
+      deps.clock,
+    );
+    const jobs: JobTable[] = [];
+    for (const spec of workflow.jobs) {
+      const jobId = jobIds.get(spec.id) as string;
+      const row: JobTable = {
+        id: jobId,
+        run_id: runId,
+        key: spec.id,
+        name: spec.name ?? spec.id,
+        state: "queued",
+        conclusion: null,
+        needs: JSON.stringify(spec.needs),
+        spec: JSON.stringify(storedSpec(workflow, spec)),
+        runner_id: null,
+        decision: null,
+        detail: null,
+        cancel_requested_at: null,
+        outputs: null,
+        created_at: now,
+        updated_at: now,
+        started_at: null,
+        finished_at: null,
+      };
+      await trx.insertInto("jobs").values(row).execute();
+      await trx
+        .insertInto("steps")
+        .values(
+          spec.steps.map((s, idx) => ({
+            job_id: jobId,
+            idx,
+            name: stepName(s, idx),
+            state: "pending",
+            exit_code: null,
+            started_at: null,
+            finished_at: null,
+          })),
+        )
+        .execute();
+      const decision = decisions.get(spec.id) as Decision;
+      const to = decision.allowed ? "admitted" : "denied";
+      const moved = await transitionJob(
+        trx,
+        jobId,
+        to,
+        {
+          actor: "policy",
+          data: { policies: decision.reasons, errors: decision.errors },
+          patch: {
+            decision: JSON.stringify(decision),
+            ...(to === "denied"
+              ? { conclusion: "denied", detail: `denied by ${decision.reasons.join(", ") || "default deny"}` }
+              : {}),
+          },
+        },
+        deps.clock,
+      );
+      jobs.push(moved as JobTable);
+    }
+    return { run, jobs };
+  });
+}
+
+function stepName(step: JobSpec["steps"][number], idx: number): string {
+  if (step.name) return step.name;
+  if (step.uses) return `${step.uses.action}@${step.uses.ref}`;
+  const firstLine = (step.run ?? "").split("\n")[0]?.trim() ?? "";
+  return firstLine ? `Run ${firstLine.slice(0, 60)}` : `step ${idx + 1}`;
+}
+
+/** The job as the runner needs it later, with the workflow-level env and permissions folded in. */
+function storedSpec(workflow: Workflow, job: JobSpec) {
+  return {
+    ...job,
+    workflowEnv: workflow.env,
+    workflowFile: workflow.file,
+    workflowName: workflow.name ?? workflow.file,
+  };
+}
+
+async function pickWorkflow(repo: Repo, sha: string): Promise<string> {
+  const files = await listWorkflowFiles(repo.source, sha);
+  if (files.length === 1) return files[0] as string;
+  if (files.length === 0) {
+    throw new AirlockError("WORKFLOW_INVALID", `${repo.name} has no workflow at ${sha.slice(0, 12)}`, {
+      hint: "add one under .airlock/workflows/ or .github/workflows/",
+    });
+  }
+  throw new AirlockError(
+    "REQUEST_INVALID",
+    `${repo.name} has ${files.length} workflows; name one: ${files.join(", ")}`,
+    {
+      hint: "pass --workflow PATH",
+    },
+  );
+}
+
+function assertTriggeredBy(workflow: Workflow, event: string, file: string): void {
+  if (!Object.hasOwn(workflow.on, event)) {
+    throw new AirlockError(
+      "REQUEST_INVALID",
+      `${file} does not run on "${event}" (it runs on: ${Object.keys(workflow.on).join(", ") || "nothing"})`,
+      {
+        hint: "pass --event with one of the workflow's triggers",
+      },
+    );
+  }
+}

@@ -1,0 +1,96 @@
+import { resolve } from "node:path";
+import { appendAudit } from "../audit/log.js";
+import { type Clock, systemClock } from "../clock.js";
+import { AirlockError } from "../errors.js";
+import { newId } from "../ids.js";
+import type { Db } from "../store/database.js";
+import type { RepoTable } from "../store/tables.js";
+import { assertGitRepository } from "./git-source.js";
+import type { ProtectionRules } from "./protected-refs.js";
+
+export interface Repo {
+  id: string;
+  name: string;
+  source: string;
+  protection: ProtectionRules;
+  createdAt: string;
+}
+
+const repoName = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
+
+export interface RegisterRepoInput {
+  name: string;
+  source: string;
+  protectedBranches?: string[];
+  protectedTags?: string[];
+}
+
+export async function registerRepo(
+  db: Db,
+  input: RegisterRepoInput,
+  actor: string,
+  clock: Clock = systemClock,
+): Promise<Repo> {
+  if (!repoName.test(input.name)) {
+    throw new AirlockError("REQUEST_INVALID", `repository name "${input.name}" must look like owner/name`);
+  }
+  const source = resolve(input.source);
+  await assertGitRepository(source);
+  const row: RepoTable = {
+    id: newId("repo"),
+    name: input.name,
+    source,
+    protected_branches: JSON.stringify(input.protectedBranches ?? ["main"]),
+    protected_tags: JSON.stringify(input.protectedTags ?? []),
+    created_at: clock.now().toISOString(),
+  };
+  return db.transaction().execute(async (trx) => {
+    const existing = await trx
+      .selectFrom("repos")
+      .select("id")
+      .where("name", "=", input.name)
+      .executeTakeFirst();
+    if (existing) throw new AirlockError("CONFLICT", `repository ${input.name} is already registered`);
+    await trx.insertInto("repos").values(row).execute();
+    await appendAudit(
+      trx,
+      {
+        type: "repo.registered",
+        actor,
+        data: { repo: row.name, source, protection: toRepo(row).protection },
+      },
+      clock,
+    );
+    return toRepo(row);
+  });
+}
+
+export async function getRepo(db: Db, name: string): Promise<Repo> {
+  const row = await db.selectFrom("repos").selectAll().where("name", "=", name).executeTakeFirst();
+  if (!row) {
+    throw new AirlockError("NOT_FOUND", `repository ${name} is not registered`, {
+      hint: "register it with `airlock repo add OWNER/NAME --source PATH`",
+    });
+  }
+  return toRepo(row);
+}
+
+export async function getRepoById(db: Db, id: string): Promise<Repo> {
+  const row = await db.selectFrom("repos").selectAll().where("id", "=", id).executeTakeFirst();
+  if (!row) throw new AirlockError("NOT_FOUND", `repository ${id} is not registered`);
+  return toRepo(row);
+}
+
+export async function listRepos(db: Db): Promise<Repo[]> {
+  return (await db.selectFrom("repos").selectAll().orderBy("name").execute()).map(toRepo);
+}
+
+function toRepo(row: RepoTable): Repo {
+  return {
+    id: row.id,
+    name: row.name,
+    source: row.source,
+    protection: { branches: JSON.parse(row.protected_branches), tags: JSON.parse(row.protected_tags) },
+    createdAt: row.created_at,
+  };
+}

@@ -1,0 +1,154 @@
+import { resolve } from "node:path";
+import { AirlockError } from "../errors.js";
+import type { RootEntry } from "./bwrap-args.js";
+import { type CgroupBackend, type JobCgroup, openCgroups } from "./cgroups/index.js";
+import { type Interrupt, runStep } from "./exec.js";
+import { probeRootEntries, WRAPPER_PATH } from "./host.js";
+import { preflight } from "./preflight.js";
+import { killUntilGone, pidsOfUid } from "./process-tree.js";
+import { reap } from "./reaper.js";
+import type {
+  BwrapDriverOptions,
+  ExecRequest,
+  ExecResult,
+  OutputSink,
+  Sandbox,
+  SandboxDriver,
+  SandboxSpec,
+} from "./types.js";
+import { assertSpec } from "./validate.js";
+import { ensureRoot, prepareWorkspace, type RootDir, wipeDir } from "./workspace.js";
+
+const MARKER = "AIRLOCK_SANDBOX_ROOT";
+
+class BwrapSandbox implements Sandbox {
+  private running: Interrupt | undefined;
+  private destroying: Promise<void> | undefined;
+
+  constructor(
+    readonly jobId: string,
+    readonly workspaceDir: string,
+    private readonly uid: number,
+    private readonly root: RootDir,
+    private readonly cgroup: JobCgroup,
+    private readonly rootEntries: RootEntry[],
+    private readonly wrapperEnv: Record<string, string>,
+    private readonly release: () => void,
+  ) {}
+
+  async exec(req: ExecRequest, sink: OutputSink): Promise<ExecResult> {
+    if (this.destroying) {
+      throw new AirlockError("SANDBOX_FAILED", `sandbox ${this.jobId} is destroyed`, {
+        hint: "create a new sandbox for the job",
+      });
+    }
+    // Steps run one at a time: a timeout kills the whole job cgroup, and OOM is attributed per step.
+    if (this.running) {
+      throw new AirlockError("SANDBOX_FAILED", `sandbox ${this.jobId} is already running a step`, {
+        hint: "await the previous exec() before starting the next step",
+      });
+    }
+    this.running = () => undefined;
+    try {
+      return await runStep(
+        {
+          jobId: this.jobId,
+          uid: this.uid,
+          workspaceDir: this.workspaceDir,
+          cgroup: this.cgroup,
+          rootEntries: this.rootEntries,
+          wrapperEnv: this.wrapperEnv,
+        },
+        req,
+        sink,
+        (interrupt) => {
+          this.running = interrupt;
+        },
+      );
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  destroy(): Promise<void> {
+    this.destroying ??= this.teardown();
+    return this.destroying;
+  }
+
+  private async teardown(): Promise<void> {
+    this.running?.("cancelled");
+    await this.cgroup.remove();
+    // Second net: nothing may keep running as the job uid, whatever cgroup it sits in.
+    await killUntilGone(() => pidsOfUid(this.uid));
+    await wipeDir(this.root, this.workspaceDir);
+    this.release();
+  }
+}
+
+export function createBwrapDriver(opts: BwrapDriverOptions): SandboxDriver {
+  const cgroupName = opts.cgroupName ?? "airlock";
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(cgroupName)) {
+    throw new AirlockError("CONFIG_INVALID", `invalid sandbox cgroup name ${JSON.stringify(cgroupName)}`, {
+      hint: "use letters, digits, '.', '_' and '-'",
+    });
+  }
+  const givenRoot = resolve(opts.rootDir);
+  const wrapperEnv = { PATH: WRAPPER_PATH, [MARKER]: givenRoot };
+  let backend: Promise<CgroupBackend> | undefined;
+  const cgroups = () => {
+    backend ??= openCgroups(cgroupName);
+    return backend;
+  };
+  let rootEntries: Promise<RootEntry[]> | undefined;
+  // Live sandboxes of this driver, by job id and by uid: both must be unique while running.
+  const live = new Map<string, number>();
+
+  return {
+    preflight: () => preflight(cgroups),
+
+    async create(spec: SandboxSpec): Promise<Sandbox> {
+      assertSpec(spec);
+      if (live.has(spec.jobId) || [...live.values()].includes(spec.uid)) {
+        throw new AirlockError(
+          "SANDBOX_FAILED",
+          `job ${spec.jobId} or uid ${spec.uid} already has a live sandbox`,
+          {
+            hint: "each concurrent job needs its own job id and its own uid",
+          },
+        );
+      }
+      live.set(spec.jobId, spec.uid);
+      try {
+        const backendNow = await cgroups();
+        const root = await ensureRoot(givenRoot);
+        const workspaceDir = await prepareWorkspace(root, spec.workspaceDir, spec.uid);
+        let cgroup: JobCgroup;
+        try {
+          cgroup = await backendNow.create(spec.jobId, spec.limits);
+        } catch (e) {
+          await wipeDir(root, workspaceDir).catch(() => undefined);
+          throw e;
+        }
+        rootEntries ??= probeRootEntries();
+        return new BwrapSandbox(
+          spec.jobId,
+          workspaceDir,
+          spec.uid,
+          root,
+          cgroup,
+          await rootEntries,
+          wrapperEnv,
+          () => live.delete(spec.jobId),
+        );
+      } catch (e) {
+        live.delete(spec.jobId);
+        throw e;
+      }
+    },
+
+    async reap() {
+      const root = await ensureRoot(givenRoot);
+      return reap(await cgroups(), root, `${MARKER}=${givenRoot}`);
+    },
+  };
+}

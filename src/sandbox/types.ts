@@ -1,0 +1,71 @@
+/** Public contract of the sandbox domain; see README.md for the isolation model. */
+import type { Readable } from "node:stream";
+
+export interface OutputSink {
+  write(stream: "stdout" | "stderr", chunk: Buffer): void;
+}
+
+export interface SandboxLimits {
+  memoryBytes: number;
+  pids: number;
+  /** 1..10000 with cgroup v2 semantics (default 100); mapped to cpu.shares on v1. */
+  cpuWeight: number;
+}
+
+export interface SandboxSpec {
+  /** e.g. `job_abc…`; used as hostname and in cgroup and directory names. */
+  jobId: string;
+  /** Host dir under the driver's rootDir; the only writable bind, mounted at /workspace. */
+  workspaceDir: string;
+  limits: SandboxLimits;
+  /** Unprivileged host uid the job runs as; one per concurrent job. */
+  uid: number;
+}
+
+export interface ExecRequest {
+  argv: string[];
+  env: Record<string, string>;
+  /** Inside the sandbox; default /workspace. */
+  cwd?: string;
+  timeoutMs?: number;
+  /** Aborting cancels the step and kills the job's process tree. */
+  signal?: AbortSignal;
+  /** Piped to the step's stdin (e.g. a tar stream); /dev/null when absent. */
+  stdin?: Readable;
+}
+
+export interface ExecResult {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  oomKilled: boolean;
+  durationMs: number;
+}
+
+export interface Sandbox {
+  readonly jobId: string;
+  readonly workspaceDir: string;
+  exec(req: ExecRequest, sink: OutputSink): Promise<ExecResult>;
+  /** Kill the tree, remove the cgroup, wipe the workspace. Idempotent. */
+  destroy(): Promise<void>;
+}
+
+export interface ReapReport {
+  cgroupsRemoved: number;
+  processesKilled: number;
+  workspacesRemoved: number;
+}
+
+export interface SandboxDriver {
+  preflight(): Promise<void>;
+  create(spec: SandboxSpec): Promise<Sandbox>;
+  reap(): Promise<ReapReport>;
+}
+
+export interface BwrapDriverOptions {
+  /** e.g. `<dataDir>/sandboxes`; workspaces live under it. */
+  rootDir: string;
+  /** Name of the parent cgroup in every hierarchy; default "airlock". */
+  cgroupName?: string;
+}

@@ -10,7 +10,12 @@ beforeEach(async () => {
   db = await openSqlite(":memory:");
   await recordAudit(
     db,
-    Array.from({ length: 5 }, (_, i) => ({ type: `t.${i}`, actor: "usr_test", jobId: `job_${i}`, data: { i } })),
+    Array.from({ length: 5 }, (_, i) => ({
+      type: `t.${i}`,
+      actor: "usr_test",
+      jobId: `job_${i}`,
+      data: { i },
+    })),
   );
 });
 afterEach(async () => db.destroy());

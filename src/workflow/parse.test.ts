@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${{ }} is GitHub expression syntax, not a JS template
 import { describe, expect, it } from "vitest";
 import { AirlockError } from "../errors.js";
 import { defaultPermissions, egressPattern, parseWorkflow } from "./parse.js";
@@ -529,7 +530,7 @@ describe("parseWorkflow: refusals name the problem and its file:line:col", () =>
       minimal.replace("runs-on: airlock", "runs-on: airlock\n    if: github.ref === 'x'"),
       5,
       22,
-      "unexpected '='",
+      "'=' is not an operator",
     );
   });
 

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${{ }} is GitHub expression syntax, not a JS template
 /**
  * Workflow intake: YAML text → typed `Workflow`, or one AirlockError WORKFLOW_INVALID that lists
  * every problem with its file:line:col. Everything that could fail mid-run because of the file
@@ -915,7 +916,7 @@ class Intake {
       id,
       runsOn: [],
       needs: [],
-      permissions: workflow.permissions,
+      permissions: { ...workflow.permissions },
       env: {},
       outputs: {},
       timeoutMinutes: defaultTimeoutMinutes,

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${{ }} is GitHub expression syntax, not a JS template
 import { describe, expect, it } from "vitest";
 import { AirlockError } from "../../errors.js";
 import type { ExpressionContext } from "./evaluate.js";

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${{ }} is GitHub expression syntax, not a JS template
 import { isAirlockError } from "../../errors.js";
 import type { Ast, StatusFunctionName } from "./ast.js";
 import { usesStatusFunction } from "./ast.js";
@@ -37,7 +38,6 @@ export function splitTemplate(template: string): TemplatePart[] {
     }
     if (close < 0) {
       throw expressionError(
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: GitHub's expression syntax, not a JS template
         "'${{' is never closed with '}}'",
         open,
         template,
@@ -89,11 +89,9 @@ export function conditionSource(ifText: string): { source: string; offset: numbe
     return { source: only.source, offset: lead + only.offset };
   }
   throw expressionError(
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: GitHub's expression syntax, not a JS template
     "condition mixes text with ${{ }}, which makes it a string that is always true",
     lead,
     ifText,
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: GitHub's expression syntax, not a JS template
     "put the whole condition inside one ${{ }}, or drop the braces",
   );
 }

@@ -42,7 +42,9 @@ type Outcome = Extract<JobState, "succeeded" | "failed" | "cancelled" | "timed_o
 export async function runJob(c: JobRunContext): Promise<Outcome> {
   const { deps, job, run, runnerId } = c;
   const spec = JSON.parse(job.spec) as StoredJobSpec;
-  const logs = new LogPipeline(deps.db, job.id, deps.clock);
+  const logs = new LogPipeline(deps.db, job.id, deps.clock, undefined, (err) =>
+    deps.logger.error({ jobId: job.id, runId: run.id, runnerId, err }, "could not store log lines"),
+  );
   let sandbox: Sandbox | undefined;
   let uid: number | undefined;
   let outcome: Outcome = "failed";

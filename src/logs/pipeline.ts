@@ -48,6 +48,7 @@ export class LogPipeline {
     private readonly jobId: string,
     private readonly clock: Clock,
     private readonly makeFilter: () => LogFilter = () => passThrough,
+    private readonly onError: (err: unknown) => void = () => undefined,
   ) {}
 
   write(stepIdx: number, stream: LogStream, chunk: Buffer | string): void {
@@ -108,25 +109,27 @@ export class LogPipeline {
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return this.writing;
-    this.writing = this.writing.then(async () => {
-      const rows = await this.db
-        .insertInto("log_chunks")
-        .values(
-          batch.map((b) => ({
-            job_id: this.jobId,
-            step_idx: b.stepIdx,
-            stream: b.stream,
-            data: b.data,
-            at: b.at,
-          })),
-        )
-        .returning("seq")
-        .execute();
-      batch.forEach((b, i) => {
-        const line: LogLine = { seq: Number(rows[i]?.seq), jobId: this.jobId, ...b };
-        logBus.emit(this.jobId, line);
-      });
-    });
+    this.writing = this.writing
+      .then(async () => {
+        const rows = await this.db
+          .insertInto("log_chunks")
+          .values(
+            batch.map((b) => ({
+              job_id: this.jobId,
+              step_idx: b.stepIdx,
+              stream: b.stream,
+              data: b.data,
+              at: b.at,
+            })),
+          )
+          .returning("seq")
+          .execute();
+        batch.forEach((b, i) => {
+          const line: LogLine = { seq: Number(rows[i]?.seq), jobId: this.jobId, ...b };
+          logBus.emit(this.jobId, line);
+        });
+      })
+      .catch(this.onError);
     return this.writing;
   }
 }

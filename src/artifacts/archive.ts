@@ -38,8 +38,15 @@ export async function ingestTar(
   let total = 0;
   const extract = tar.extract();
   extract.on("entry", (header, stream, next) => {
-    const path = normalise(header.name);
     const done = (err?: unknown) => (err ? next(err as Error) : next());
+    let path: string;
+    try {
+      path = normalise(header.name);
+    } catch (err) {
+      stream.resume();
+      done(err);
+      return;
+    }
     if (header.type === "directory" || !path) {
       stream.resume();
       stream.on("end", () => done());

@@ -1,6 +1,6 @@
 import pino, { type Logger } from "pino";
 import { ArtifactStore } from "../artifacts/store.js";
-import { appendAudit } from "../audit/log.js";
+import { appendAudit, recordAudit } from "../audit/log.js";
 import type { Principal } from "../auth/principal.js";
 import { type Clock, systemClock } from "../clock.js";
 import { type Config, dataPaths } from "../config/config.js";
@@ -66,8 +66,24 @@ export class Controller {
     const schedule = opts.schedule ?? true;
     let release: (() => void) | undefined;
     if (schedule) {
-      await driver.preflight();
-      release = acquireControllerLock(paths.lock);
+      try {
+        await driver.preflight();
+        release = acquireControllerLock(paths.lock);
+      } catch (err) {
+        // A host that cannot run jobs refuses every run; say so in the audit log, not only on stderr.
+        const e = err as { code?: string; message?: string };
+        await recordAudit(
+          db,
+          {
+            type: "controller.refused",
+            actor: "controller",
+            data: { code: e.code ?? "INTERNAL", reason: e.message ?? String(err) },
+          },
+          deps.clock,
+        );
+        await db.destroy();
+        throw err;
+      }
     }
     const controller = new Controller(deps, release, schedule);
     try {

@@ -73,13 +73,13 @@ describe("artifact ingestion", () => {
     const seen: Record<string, string> = {};
     back.on("entry", (h, s, next) => {
       const chunks: Buffer[] = [];
-      s.on("data", (c: Buffer) => chunks.push(c));
+      s.on("data", (c: unknown) => chunks.push(c as Buffer));
       s.on("end", () => {
         seen[h.name] = Buffer.concat(chunks).toString();
         next();
       });
     });
-    const done = new Promise((r) => back.on("finish", r));
+    const done = new Promise<void>((r) => back.on("finish", () => r()));
     packManifest(store, manifest).pipe(back as unknown as NodeJS.WritableStream);
     await done;
     expect(seen["dist/a.txt"]).toBe("a");

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, type Migration, type MigrationProvider, Migrator, SqliteDialect } from "kysely";
@@ -15,7 +15,9 @@ const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 /** Opens (creating if needed) the embedded SQLite store in WAL mode and brings its schema up to date. */
 export async function openSqlite(file: string): Promise<Db> {
-  if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  // The data directory must stay searchable (0711): job uids traverse it to reach their
+  // workspace. The database file itself is private (0600; SQLite gives -wal/-shm the same mode).
+  if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true, mode: 0o711 });
   let native: SqliteDatabase.Database;
   try {
     native = new SqliteDatabase(file);
@@ -25,6 +27,7 @@ export async function openSqlite(file: string): Promise<Db> {
       cause,
     });
   }
+  if (file !== ":memory:") chmodSync(file, 0o600);
   native.pragma("journal_mode = WAL");
   native.pragma("synchronous = NORMAL");
   native.pragma("foreign_keys = ON");

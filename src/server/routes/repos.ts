@@ -1,0 +1,25 @@
+import { z } from "zod";
+import { listRepos, registerRepo } from "../../repos/registry.js";
+import { type App, principalOf, type ServerContext } from "../context.js";
+
+const refPattern = z.string().min(1).max(256);
+
+const addBody = z.strictObject({
+  name: z.string().min(1).max(201),
+  // A path on the server's machine; registerRepo checks it is a git repository.
+  source: z.string().min(1).max(4096),
+  protectedBranches: z.array(refPattern).max(100).optional(),
+  protectedTags: z.array(refPattern).max(100).optional(),
+});
+
+export function repoRoutes(app: App, ctx: ServerContext): void {
+  const db = ctx.controller.db;
+
+  app.post("/repos", { config: { access: "repos:write" }, schema: { body: addBody } }, async (req, reply) => {
+    const repo = await registerRepo(db, req.body, principalOf(req).userName, ctx.clock);
+    req.log.info({ repo: repo.name }, "repository registered");
+    return reply.code(201).send(repo);
+  });
+
+  app.get("/repos", { config: { access: "repos:read" } }, async () => listRepos(db));
+}

@@ -246,7 +246,7 @@ export const unauthenticatedMessage = "authentication required: no valid API tok
 
 export function unauthenticatedError(): AirlockError {
   return new AirlockError("UNAUTHENTICATED", unauthenticatedMessage, {
-    hint: "send 'Authorization: Bearer alk_…' with an unexpired, unrevoked token (airlock token create)",
+    hint: "send 'Authorization: Bearer alk_…' with an unexpired, unrevoked token (`airlock token issue`)",
   });
 }
 

@@ -1,7 +1,9 @@
+import { readdir } from "node:fs/promises";
 import { appendAudit } from "../audit/log.js";
 import type { ControllerDeps } from "./deps.js";
 import { transitionJob } from "./job-store.js";
 import { settleRun } from "./run-state.js";
+import { workspacesDir } from "./scheduler.js";
 
 export interface RecoveryReport {
   jobsFailed: number;
@@ -16,7 +18,13 @@ export interface RecoveryReport {
  * sandboxes, cgroups, processes and workspaces are left.
  */
 export async function recover(deps: ControllerDeps): Promise<RecoveryReport> {
-  const reaped = await deps.driver.reap();
+  // Counted here: the driver counts top-level entries of its rootDir, where the (empty, after a
+  // clean shutdown) `workspaces` parent would read as one leftover workspace on every start.
+  const workspacesLeft = await readdir(workspacesDir(deps.config)).then(
+    (names) => names.length,
+    () => 0,
+  );
+  const reaped = { ...(await deps.driver.reap()), workspacesRemoved: workspacesLeft };
   const orphans = await deps.db
     .selectFrom("jobs")
     .selectAll()

@@ -14,6 +14,11 @@ import type { UidPool } from "./uid-pool.js";
 
 const pollMs = 250;
 
+/** Where each job's workspace lives: `<dir>/<jobId>`, under the sandbox driver's rootDir. */
+export function workspacesDir(config: ControllerDeps["config"]): string {
+  return join(dataPaths(config).sandboxes, "workspaces");
+}
+
 /**
  * Takes admitted jobs from the durable queue (the jobs table) in submission order, honouring
  * `needs`, `if:` and the concurrency limit. Claiming is a compare-and-set on the job's state, so
@@ -176,7 +181,7 @@ export class Scheduler {
       runnerId,
       needs,
       signal: abort.signal,
-      workspaceDir: join(dataPaths(this.deps.config).sandboxes, "workspaces", job.id),
+      workspaceDir: join(workspacesDir(this.deps.config), job.id),
     })
       .then(async () => {
         await settleRun(this.deps, job.run_id);

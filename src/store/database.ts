@@ -4,12 +4,13 @@ import SqliteDatabase from "better-sqlite3";
 import { Kysely, type Migration, type MigrationProvider, Migrator, SqliteDialect } from "kysely";
 import { AirlockError } from "../errors.js";
 import * as core0001 from "./migrations/0001_core.js";
+import * as egress0002 from "./migrations/0002_egress.js";
 import type { Database } from "./tables.js";
 
 export type Db = Kysely<Database>;
 
 /** Migrations are imported statically so the compiled CLI needs no file-system discovery. */
-const migrations: Record<string, Migration> = { "0001_core": core0001 };
+const migrations: Record<string, Migration> = { "0001_core": core0001, "0002_egress": egress0002 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 

@@ -119,6 +119,26 @@ export interface ArtifactTable {
   created_at: string;
 }
 
+export interface EgressFlowTable {
+  id: string;
+  job_id: string;
+  run_id: string;
+  runner_id: string;
+  mode: string;
+  host: string;
+  address: string | null;
+  port: number;
+  protocol: string;
+  bytes_up: number;
+  bytes_down: number;
+  started_at: string;
+  duration_ms: number;
+  connect_ms: number | null;
+  decision: string;
+  rule: string;
+  error: string | null;
+}
+
 export interface Database {
   repos: RepoTable;
   runs: RunTable;
@@ -130,4 +150,5 @@ export interface Database {
   users: UserTable;
   api_tokens: ApiTokenTable;
   artifacts: ArtifactTable;
+  egress_flows: EgressFlowTable;
 }

@@ -1,0 +1,293 @@
+/**
+ * Drives the built CLI (`node bin/airlock.js`) the way a user does, against a throwaway data dir,
+ * and looks at the host from outside: processes, cgroups and workspaces a job may leave behind.
+ * Assumes `npm run build` has run (the test script builds before vitest).
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import type { AuditRecord } from "../../src/audit/events.js";
+import type { JobView, RunView } from "../../src/controller/views.js";
+
+export const cliPath = resolve("bin/airlock.js");
+/** The default config hands job uids out from here upward. */
+export const uidBase = 200_000;
+
+export interface CliResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A CLI process left running in the background (a follower, a controller to crash). */
+export interface BackgroundCli {
+  child: ChildProcess;
+  output(): { stdout: string; stderr: string };
+  exited: Promise<CliResult>;
+}
+
+function cliEnv(dataDir: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, AIRLOCK_DATA_DIR: dataDir, NO_COLOR: "1" };
+  // An operator's shell must not turn these tests into calls to a real server.
+  delete env.AIRLOCK_SERVER;
+  delete env.AIRLOCK_TOKEN;
+  delete env.AIRLOCK_CONFIG;
+  return env;
+}
+
+/** One embedded Airlock installation: a fresh data dir (0711, so job uids can reach workspaces). */
+export class Airlock {
+  private constructor(readonly dataDir: string) {}
+
+  static create(name: string): Airlock {
+    const dir = mkdtempSync(join(tmpdir(), `airlock-e2e-${name}-`));
+    chmodSync(dir, 0o711);
+    return new Airlock(dir);
+  }
+
+  get database(): string {
+    return join(this.dataDir, "airlock.db");
+  }
+
+  workspaceDir(jobId: string): string {
+    return join(this.dataDir, "sandboxes", "workspaces", jobId);
+  }
+
+  workspaces(): string[] {
+    const dir = join(this.dataDir, "sandboxes", "workspaces");
+    return existsSync(dir) ? readdirSync(dir) : [];
+  }
+
+  start(args: string[]): BackgroundCli {
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      env: cliEnv(this.dataDir),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    const exited = new Promise<CliResult>((res, rej) => {
+      child.on("error", rej);
+      child.on("close", (status, signal) => res({ status, signal, stdout, stderr }));
+    });
+    return { child, output: () => ({ stdout, stderr }), exited };
+  }
+
+  cli(...args: string[]): Promise<CliResult> {
+    return this.start(args).exited;
+  }
+
+  /** Runs a command that must succeed and parses its JSON output. */
+  async json<T>(...args: string[]): Promise<T> {
+    const r = await this.cli(...args, "--json");
+    if (r.status !== 0) throw new Error(`airlock ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as T;
+  }
+
+  runs(): Promise<RunView[]> {
+    return this.json<RunView[]>("runs", "list", "--limit", "1000");
+  }
+
+  run(runId: string): Promise<RunView> {
+    return this.json<RunView>("runs", "show", runId);
+  }
+
+  job(jobId: string): Promise<JobView> {
+    return this.json<JobView>("job", jobId);
+  }
+
+  async audit(filter: { type?: string; run?: string; job?: string } = {}): Promise<AuditRecord[]> {
+    const args = ["audit", "list", "--limit", "100000", "--json"];
+    if (filter.type) args.push("--type", filter.type);
+    if (filter.run) args.push("--run", filter.run);
+    if (filter.job) args.push("--job", filter.job);
+    const r = await this.cli(...args);
+    if (r.status !== 0) throw new Error(`airlock audit list exited ${r.status}: ${r.stderr}`);
+    return r.stdout
+      .split("\n")
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as AuditRecord);
+  }
+
+  /** The host uid a job ran as, from its `job.running` audit record. */
+  async jobUid(jobId: string): Promise<number | undefined> {
+    const [rec] = await this.audit({ type: "job.running", job: jobId });
+    return rec ? Number(rec.data.uid) : undefined;
+  }
+
+  cleanup(): void {
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** The run id the CLI prints first (`run run_… #N …`). */
+export function runIdOf(stdout: string): string {
+  const id = /^run (run_[a-z0-9]+) #/m.exec(stdout)?.[1];
+  if (!id) throw new Error(`no run id in output:\n${stdout}`);
+  return id;
+}
+
+export function jobByKey(run: RunView, key: string): JobView {
+  const job = run.jobs?.find((j) => j.key === key);
+  if (!job) throw new Error(`run ${run.id} has no job ${key}`);
+  return job;
+}
+
+/** A throwaway local git repository with a `main` branch. */
+export class GitRepo {
+  private constructor(readonly dir: string) {}
+
+  static create(name: string, files: Record<string, string> = {}, copyFrom?: string): GitRepo {
+    const dir = mkdtempSync(join(tmpdir(), `airlock-e2e-src-${name}-`));
+    const repo = new GitRepo(dir);
+    repo.git("init", "-q", "-b", "main");
+    if (copyFrom) cpSync(copyFrom, dir, { recursive: true });
+    repo.commit(files, "initial");
+    return repo;
+  }
+
+  git(...args: string[]): string {
+    return execFileSync(
+      "git",
+      ["-C", this.dir, "-c", "user.name=e2e", "-c", "user.email=e2e@airlock.invalid", ...args],
+      { encoding: "utf8" },
+    );
+  }
+
+  /** Writes the files (paths relative to the repo) and commits everything. */
+  commit(files: Record<string, string>, message = "change"): string {
+    for (const [path, text] of Object.entries(files)) {
+      const file = join(this.dir, path);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, text);
+    }
+    this.git("add", "-A");
+    this.git("commit", "-q", "--allow-empty", "-m", message);
+    return this.git("rev-parse", "HEAD").trim();
+  }
+
+  cleanup(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Live (non-zombie) host processes whose real, effective, saved or fs uid matches `wanted`. */
+export function hostProcessesWhere(wanted: (uid: number) => boolean): { pid: number; uids: number[] }[] {
+  const found: { pid: number; uids: number[] }[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${entry}/status`, "utf8");
+    } catch {
+      continue; // Exited while we looked.
+    }
+    const state = /^State:\s+(\S)/m.exec(status)?.[1];
+    if (state === "Z" || state === "X") continue; // A zombie holds no resources and runs nothing.
+    const uids = (/^Uid:\s+(.*)$/m.exec(status)?.[1] ?? "").trim().split(/\s+/).map(Number);
+    if (uids.some(wanted)) found.push({ pid: Number(entry), uids });
+  }
+  return found;
+}
+
+/** `airlock/<jobId>` cgroup directories in any hierarchy (v1 controllers or the v2 root). */
+export function jobCgroups(jobId: string): string[] {
+  const root = "/sys/fs/cgroup";
+  const candidates = [join(root, "airlock", jobId)];
+  for (const h of readdirSync(root)) candidates.push(join(root, h, "airlock", jobId));
+  return candidates.filter((p) => existsSync(p));
+}
+
+/**
+ * What a finished job left on the host: live processes of the uid it ran as (none if it never
+ * ran), its `airlock/<jobId>` cgroups and its workspace. Polls for a few seconds until all are gone,
+ * so that a short job of another suite that happens to share the uid (see acquireHostLock) is not
+ * mistaken for a leak; what a leaking job leaves (sleep 1000) outlives the wait.
+ */
+export async function leftovers(airlock: Airlock, jobId: string, settleMs = 5_000) {
+  const uid = await airlock.jobUid(jobId);
+  const look = () => ({
+    processes: uid === undefined ? [] : hostProcessesWhere((u) => u === uid),
+    cgroups: jobCgroups(jobId),
+    workspace: existsSync(airlock.workspaceDir(jobId)),
+  });
+  const until = Date.now() + settleMs;
+  for (;;) {
+    const found = look();
+    const isClean = !found.processes.length && !found.cgroups.length && !found.workspace;
+    if (isClean || Date.now() > until) return found;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+export const clean = { processes: [], cgroups: [], workspace: false };
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | null | false>,
+  timeoutMs = 30_000,
+  everyMs = 200,
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/**
+ * Serialises the e2e files that start controllers. Every scheduling controller reaps all of
+ * `airlock/*` in the host's cgroups at startup, whatever its data dir, and every data dir hands out
+ * the same uids, so two e2e files running jobs at once would kill each other's sandboxes.
+ */
+export async function acquireHostLock(timeoutMs = 15 * 60_000): Promise<() => void> {
+  const lock = join(tmpdir(), "airlock-e2e-host.lock");
+  const owner = join(lock, "pid");
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(owner, String(process.pid));
+      return () => rmSync(lock, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    let pid = 0;
+    try {
+      pid = Number(readFileSync(owner, "utf8"));
+    } catch {
+      // The holder is between mkdir and writing its pid, or just released the lock.
+    }
+    if (pid && !alive(pid)) rmSync(lock, { recursive: true, force: true });
+    if (Date.now() > until) throw new Error(`e2e host lock ${lock} still held by pid ${pid}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

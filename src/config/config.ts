@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
@@ -100,9 +101,18 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   return { ...result.data, dataDir: resolve(result.data.dataDir) };
 }
 
-/** Where each part of the embedded mode keeps its files. */
+/**
+ * Names this installation's host-wide resources (cgroups, network names) so two Airlock data
+ * directories on one host never reap or reconfigure each other's jobs.
+ */
+export function instanceId(config: Config): string {
+  return createHash("sha256").update(config.dataDir).digest("hex").slice(0, 6);
+}
+
+/** Where each part of the embedded mode keeps its files, and what its host-wide names are. */
 export function dataPaths(config: Config) {
   return {
+    cgroupName: `airlock-${instanceId(config)}`,
     database: join(config.dataDir, "airlock.db"),
     sandboxes: join(config.dataDir, "sandboxes"),
     artifacts: join(config.dataDir, "artifacts"),

@@ -53,7 +53,8 @@ export class Controller {
       opts.logger ?? pino({ level: process.env.AIRLOCK_LOG_LEVEL ?? "warn" }, pino.destination(2));
     const db = await openSqlite(paths.database);
     const policy = createPolicyEngine(await loadPolicies(config.policyDir ? { dir: config.policyDir } : {}));
-    const driver = opts.driver ?? createBwrapDriver({ rootDir: paths.sandboxes });
+    const driver =
+      opts.driver ?? createBwrapDriver({ rootDir: paths.sandboxes, cgroupName: paths.cgroupName });
     const deps: ControllerDeps = {
       db,
       clock: opts.clock ?? systemClock,

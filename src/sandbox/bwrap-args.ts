@@ -42,6 +42,8 @@ export interface BwrapArgsInput {
   etcFds: EtcFds;
   env: Record<string, string>;
   cwd: string;
+  /** fd carrying /etc/resolv.conf when the step joins a job network; absent: loopback-only net. */
+  resolvFd?: number;
 }
 
 function invalid(message: string, hint: string): never {
@@ -101,12 +103,13 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
     invalid(`cwd ${JSON.stringify(input.cwd)} is not absolute`, "use /workspace/…");
   assertNoNul("cwd", input.cwd);
   const args: string[] = [
-    // Namespaces: everything, network included (loopback only); no nested user namespaces.
+    // Namespaces: everything; the network too unless the wrapper already entered the job's own
+    // network namespace. No nested user namespaces.
     "--unshare-user",
     "--unshare-pid",
     "--unshare-ipc",
     "--unshare-uts",
-    "--unshare-net",
+    ...(input.resolvFd === undefined ? ["--unshare-net"] : []),
     "--unshare-cgroup",
     "--disable-userns",
     "--uid",
@@ -136,6 +139,7 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
     [etcFds.hosts, "/etc/hosts"],
     [etcFds.hostname, "/etc/hostname"],
   ];
+  if (input.resolvFd !== undefined) data.push([input.resolvFd, "/etc/resolv.conf"]);
   for (const [fd, dest] of data) args.push("--perms", "0644", "--ro-bind-data", String(fd), dest);
   for (const p of ETC_BINDS) args.push("--ro-bind-try", p, p);
   args.push("--bind", input.workspaceDir, WORKSPACE);

@@ -14,6 +14,7 @@ import type {
   OutputSink,
   Sandbox,
   SandboxDriver,
+  SandboxNetwork,
   SandboxSpec,
 } from "./types.js";
 import { assertSpec } from "./validate.js";
@@ -33,6 +34,7 @@ class BwrapSandbox implements Sandbox {
     private readonly cgroup: JobCgroup,
     private readonly rootEntries: RootEntry[],
     private readonly wrapperEnv: Record<string, string>,
+    private readonly network: SandboxNetwork | undefined,
     private readonly release: () => void,
   ) {}
 
@@ -58,6 +60,7 @@ class BwrapSandbox implements Sandbox {
           cgroup: this.cgroup,
           rootEntries: this.rootEntries,
           wrapperEnv: this.wrapperEnv,
+          ...(this.network ? { network: this.network } : {}),
         },
         req,
         sink,
@@ -138,6 +141,7 @@ export function createBwrapDriver(opts: BwrapDriverOptions): SandboxDriver {
           cgroup,
           await rootEntries,
           wrapperEnv,
+          spec.network,
           () => live.delete(spec.jobId),
         );
       } catch (e) {

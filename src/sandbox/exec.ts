@@ -17,7 +17,7 @@ import {
 } from "./bwrap-args.js";
 import type { JobCgroup } from "./cgroups/index.js";
 import { BWRAP, SETPRIV, SH } from "./host.js";
-import type { ExecRequest, ExecResult, OutputSink } from "./types.js";
+import type { ExecRequest, ExecResult, OutputSink, SandboxNetwork } from "./types.js";
 
 export interface StepContext {
   jobId: string;
@@ -27,12 +27,14 @@ export interface StepContext {
   rootEntries: RootEntry[];
   /** Environment of the root wrapper: PATH plus the reaper's marker. Never the step's env. */
   wrapperEnv: Record<string, string>;
+  network?: SandboxNetwork;
 }
 
 // fd layout in the wrapper and bwrap; Node places extra "pipe" stdio entries at these numbers.
 const FD_ARGS = 3;
 const FD_STATUS = 4;
 const ETC_FDS = { passwd: 5, group: 6, hosts: 7, hostname: 8 } as const;
+const FD_RESOLV = 9;
 
 // $1 = number of cgroup.procs files, then the files, then the command. Failures are reported on
 // fd 4, which is closed before exec so the step cannot write to it.
@@ -64,6 +66,7 @@ export async function runStep(
     etcFds: ETC_FDS,
     env: sandboxEnv(ctx.jobId, req.env),
     cwd: req.cwd ?? WORKSPACE,
+    ...(ctx.network ? { resolvFd: FD_RESOLV } : {}),
   });
   if (req.signal?.aborted) {
     return {
@@ -85,6 +88,7 @@ export async function runStep(
       "airlock-step",
       String(ctx.cgroup.procsFiles.length),
       ...ctx.cgroup.procsFiles,
+      ...(ctx.network?.enterArgv ?? []),
       SETPRIV,
       "--reuid",
       uid,
@@ -103,7 +107,18 @@ export async function runStep(
       env: ctx.wrapperEnv,
       // Own session: a Ctrl-C aimed at the controller's terminal must not reach job processes.
       detached: true,
-      stdio: [req.stdin ? "pipe" : "ignore", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe"],
+      stdio: [
+        req.stdin ? "pipe" : "ignore",
+        "pipe",
+        "pipe",
+        "pipe",
+        "pipe",
+        "pipe",
+        "pipe",
+        "pipe",
+        "pipe",
+        ...(ctx.network ? (["pipe"] as const) : []),
+      ],
     },
   );
   if (req.stdin && child.stdin) {
@@ -123,6 +138,7 @@ export async function runStep(
   feed(FD_ARGS, encodeArgs(bwrapArgs));
   const etc = etcFiles(ctx.jobId);
   for (const [name, fd] of Object.entries(ETC_FDS)) feed(fd, etc[name as keyof typeof ETC_FDS]);
+  if (ctx.network) feed(FD_RESOLV, ctx.network.resolvConf);
 
   let status = "";
   const statusStream = child.stdio[FD_STATUS] as Readable;

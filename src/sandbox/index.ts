@@ -8,5 +8,6 @@ export type {
   Sandbox,
   SandboxDriver,
   SandboxLimits,
+  SandboxNetwork,
   SandboxSpec,
 } from "./types.js";

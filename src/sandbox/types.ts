@@ -20,6 +20,20 @@ export interface SandboxSpec {
   limits: SandboxLimits;
   /** Unprivileged host uid the job runs as; one per concurrent job. */
   uid: number;
+  /** Absent: a private loopback-only network per step. Present: the job's own network. */
+  network?: SandboxNetwork;
+}
+
+/**
+ * The job's network, prepared by someone else (the network domain): the sandbox only needs to
+ * know how to enter it and which resolver to name. Kept this small so the sandbox does not
+ * depend on how the network is built.
+ */
+export interface SandboxNetwork {
+  /** Command prefix run as root, after joining the cgroup and before dropping to the job uid, that execs the rest inside the namespace (e.g. nsenter --net=…). */
+  enterArgv: string[];
+  /** Contents of the sandbox's /etc/resolv.conf. */
+  resolvConf: string;
 }
 
 export interface ExecRequest {

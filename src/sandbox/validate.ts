@@ -40,4 +40,16 @@ export function assertSpec(spec: SandboxSpec): void {
       hint: "jobs run as an unprivileged host uid of at least 1000 (Airlock allocates them from a range such as 200000+)",
     });
   }
+  if (spec.network) {
+    const [program] = spec.network.enterArgv;
+    // The prefix runs as root: it must name a program by absolute path and carry no NUL.
+    if (!program?.startsWith("/") || spec.network.enterArgv.some((a) => a.includes("\0"))) {
+      throw new AirlockError("SANDBOX_FAILED", "invalid network entry command for the sandbox", {
+        hint: "network.enterArgv must start with an absolute program path, e.g. /usr/bin/nsenter",
+      });
+    }
+    if (spec.network.resolvConf.includes("\0")) {
+      throw new AirlockError("SANDBOX_FAILED", "resolv.conf for the sandbox contains a NUL byte");
+    }
+  }
 }

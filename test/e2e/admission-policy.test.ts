@@ -1,17 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobView } from "../../src/controller/views.js";
-import { Airlock, acquireHostLock, clean, GitRepo, jobByKey, leftovers, runIdOf } from "./cli-harness.js";
+import { Airlock, clean, GitRepo, jobByKey, leftovers, runIdOf } from "./cli-harness.js";
 
 /** The default Cedar policies, seen from the CLI: what is denied never reaches a sandbox. */
 let airlock: Airlock;
 let repo: GitRepo;
-let release: () => void;
 
 const deployWf = ".airlock/workflows/deploy.yml";
 const privilegedWf = ".airlock/workflows/privileged.yml";
 
 beforeAll(async () => {
-  release = await acquireHostLock();
   airlock = Airlock.create("policy");
   repo = GitRepo.create("policy", {
     [deployWf]: `on: [push, pull_request]
@@ -47,7 +45,6 @@ jobs:
 afterAll(() => {
   airlock?.cleanup();
   repo?.cleanup();
-  release?.();
 });
 
 /** Runs the workflow and returns its one job, after checking the CLI's exit code. */

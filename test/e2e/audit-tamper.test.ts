@@ -1,14 +1,12 @@
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Airlock, acquireHostLock, GitRepo } from "./cli-harness.js";
+import { Airlock, GitRepo } from "./cli-harness.js";
 
 /** Someone with write access to the database edits or deletes audit rows; `audit verify` names them. */
 let airlock: Airlock;
 let repo: GitRepo;
-let release: () => void;
 
 beforeAll(async () => {
-  release = await acquireHostLock();
   airlock = Airlock.create("tamper");
   repo = GitRepo.create("tamper", {
     ".airlock/workflows/ci.yml":
@@ -22,7 +20,6 @@ beforeAll(async () => {
 afterAll(() => {
   airlock?.cleanup();
   repo?.cleanup();
-  release?.();
 });
 
 function withDb<T>(body: (db: Database.Database) => T): T {

@@ -207,19 +207,30 @@ export function hostProcessesWhere(wanted: (uid: number) => boolean): { pid: num
   return found;
 }
 
-/** `airlock/<jobId>` cgroup directories in any hierarchy (v1 controllers or the v2 root). */
+/**
+ * `airlock-<instance>/<jobId>` cgroup directories of any Airlock installation, in any hierarchy
+ * (v1 controllers or the v2 root).
+ */
 export function jobCgroups(jobId: string): string[] {
   const root = "/sys/fs/cgroup";
-  const candidates = [join(root, "airlock", jobId)];
-  for (const h of readdirSync(root)) candidates.push(join(root, h, "airlock", jobId));
+  const parents = (dir: string) =>
+    existsSync(dir)
+      ? readdirSync(dir)
+          .filter((n) => n.startsWith("airlock"))
+          .map((n) => join(dir, n))
+      : [];
+  const candidates = parents(root).map((p) => join(p, jobId));
+  for (const h of readdirSync(root)) {
+    for (const p of parents(join(root, h))) candidates.push(join(p, jobId));
+  }
   return candidates.filter((p) => existsSync(p));
 }
 
 /**
  * What a finished job left on the host: live processes of the uid it ran as (none if it never
  * ran), its `airlock/<jobId>` cgroups and its workspace. Polls for a few seconds until all are gone,
- * so that a short job of another suite that happens to share the uid (see acquireHostLock) is not
- * mistaken for a leak; what a leaking job leaves (sleep 1000) outlives the wait.
+ * so teardown that is
+ * still finishing is not mistaken for a leak; what a leaking job leaves (sleep 1000) outlives the wait.
  */
 export async function leftovers(airlock: Airlock, jobId: string, settleMs = 5_000) {
   const uid = await airlock.jobUid(jobId);
@@ -251,43 +262,5 @@ export async function waitFor<T>(
     if (v) return v;
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
-/**
- * Serialises the e2e files that start controllers. Every scheduling controller reaps all of
- * `airlock/*` in the host's cgroups at startup, whatever its data dir, and every data dir hands out
- * the same uids, so two e2e files running jobs at once would kill each other's sandboxes.
- */
-export async function acquireHostLock(timeoutMs = 15 * 60_000): Promise<() => void> {
-  const lock = join(tmpdir(), "airlock-e2e-host.lock");
-  const owner = join(lock, "pid");
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      writeFileSync(owner, String(process.pid));
-      return () => rmSync(lock, { recursive: true, force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-    let pid = 0;
-    try {
-      pid = Number(readFileSync(owner, "utf8"));
-    } catch {
-      // The holder is between mkdir and writing its pid, or just released the lock.
-    }
-    if (pid && !alive(pid)) rmSync(lock, { recursive: true, force: true });
-    if (Date.now() > until) throw new Error(`e2e host lock ${lock} still held by pid ${pid}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }

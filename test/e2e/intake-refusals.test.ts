@@ -3,7 +3,7 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditRecord } from "../../src/audit/events.js";
 import type { RunView } from "../../src/controller/views.js";
-import { Airlock, acquireHostLock, type CliResult, GitRepo } from "./cli-harness.js";
+import { Airlock, type CliResult, GitRepo } from "./cli-harness.js";
 
 /**
  * Bad input is refused at intake: a non-zero exit, one clear error line that says what and where,
@@ -11,7 +11,6 @@ import { Airlock, acquireHostLock, type CliResult, GitRepo } from "./cli-harness
  */
 let airlock: Airlock;
 let repo: GitRepo;
-let release: () => void;
 const wf = ".airlock/workflows/ci.yml";
 
 const good = `on: push
@@ -23,7 +22,6 @@ jobs:
 `;
 
 beforeAll(async () => {
-  release = await acquireHostLock();
   airlock = Airlock.create("intake");
   repo = GitRepo.create("intake", { [wf]: good });
   const added = await airlock.cli("repo", "add", "e2e/intake", "--source", repo.dir);
@@ -33,7 +31,6 @@ beforeAll(async () => {
 afterAll(() => {
   airlock?.cleanup();
   repo?.cleanup();
-  release?.();
 });
 
 function tableCounts(): { runs: number; jobs: number; steps: number } {

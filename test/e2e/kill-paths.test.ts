@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   Airlock,
-  acquireHostLock,
   clean,
   GitRepo,
   jobByKey,
@@ -18,14 +17,12 @@ import {
  */
 let airlock: Airlock;
 let repo: GitRepo;
-let release: () => void;
 
 // Background children that survive a step unless the whole tree is killed: two plain ones and
 // one re-parented away from the step's shell by the subshell.
 const forkBomb = "sleep 1000 & sleep 1000 & (sleep 1000 &) ; wait";
 
 beforeAll(async () => {
-  release = await acquireHostLock();
   airlock = Airlock.create("kill");
   repo = GitRepo.create("kill", {
     ".airlock/workflows/timeout.yml": `on: push
@@ -62,7 +59,6 @@ jobs:
 afterAll(() => {
   airlock?.cleanup();
   repo?.cleanup();
-  release?.();
 });
 
 /** Waits until the job's step has started its processes (the job is running and has said so). */

@@ -1,22 +1,19 @@
 import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunView } from "../../src/controller/views.js";
-import { Airlock, acquireHostLock, clean, GitRepo, jobByKey, leftovers, runIdOf } from "./cli-harness.js";
+import { Airlock, clean, GitRepo, jobByKey, leftovers, runIdOf } from "./cli-harness.js";
 
 /** What a user sees of whole runs: the example goes green; failures, skips and outputs behave like GitHub's. */
 let airlock: Airlock;
 const repos: GitRepo[] = [];
-let release: () => void;
 
 beforeAll(async () => {
-  release = await acquireHostLock();
   airlock = Airlock.create("outcomes");
 }, 20 * 60_000);
 
 afterAll(() => {
   airlock?.cleanup();
   for (const r of repos) r.cleanup();
-  release?.();
 });
 
 describe("examples/hello-node through the CLI", () => {

@@ -28,7 +28,8 @@ export function registerServer(program: Command): void {
     .action(async (_o: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const config = loadConfig({ file: g.config, overrides: g.dataDir ? { dataDir: g.dataDir } : {} });
-      await createBwrapDriver({ rootDir: dataPaths(config).sandboxes }).preflight();
+      const paths = dataPaths(config);
+      await createBwrapDriver({ rootDir: paths.sandboxes, cgroupName: paths.cgroupName }).preflight();
       process.stdout.write(
         `${paint("green", "ok")}: bubblewrap, user namespaces and cgroups are usable; data in ${config.dataDir}\n`,
       );

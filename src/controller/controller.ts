@@ -175,6 +175,7 @@ export class Controller {
 
   async close(): Promise<void> {
     await this.scheduler.stop(true);
+    if (this.releaseLock) await this.deps.driver.close();
     this.releaseLock?.();
     await this.db.destroy();
   }

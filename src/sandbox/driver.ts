@@ -109,6 +109,10 @@ export function createBwrapDriver(opts: BwrapDriverOptions): SandboxDriver {
   return {
     preflight: () => preflight(cgroups),
 
+    async close() {
+      if (backend) await (await backend).removeParent();
+    },
+
     async create(spec: SandboxSpec): Promise<Sandbox> {
       assertSpec(spec);
       if (live.has(spec.jobId) || [...live.values()].includes(spec.uid)) {

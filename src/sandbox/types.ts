@@ -75,6 +75,8 @@ export interface SandboxDriver {
   preflight(): Promise<void>;
   create(spec: SandboxSpec): Promise<Sandbox>;
   reap(): Promise<ReapReport>;
+  /** At shutdown: removes what the driver set up for itself (empty parent cgroups). */
+  close(): Promise<void>;
 }
 
 export interface BwrapDriverOptions {

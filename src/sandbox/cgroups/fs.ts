@@ -110,3 +110,12 @@ export function killPids(pids: number[]): number {
   }
   return n;
 }
+
+/** Removes an empty parent cgroup; one still holding jobs (or already gone) is left as it is. */
+export async function rmdirIfEmpty(dir: string): Promise<void> {
+  try {
+    await rmdir(dir);
+  } catch (e) {
+    if (!isErrno(e, "ENOENT", "ENOTEMPTY", "EBUSY", "EEXIST")) throw e;
+  }
+}

@@ -24,4 +24,6 @@ export interface CgroupBackend {
   open(jobId: string): JobCgroup;
   /** Job cgroups currently under our parent. */
   list(): Promise<string[]>;
+  /** Removes the parent cgroup in every hierarchy if no job cgroup is left in it. */
+  removeParent(): Promise<void>;
 }

@@ -15,6 +15,7 @@ import {
   readPids,
   readText,
   removeCgroupDir,
+  rmdirIfEmpty,
   sleep,
   subdirs,
   writeControl,
@@ -131,6 +132,9 @@ export function createV1Backend(mounts: V1Mounts, parent: string): CgroupBackend
       const names = new Set<string>();
       for (const h of hierarchies()) for (const n of await subdirs(join(h, parent))) names.add(n);
       return [...names];
+    },
+    async removeParent() {
+      for (const h of hierarchies()) await rmdirIfEmpty(join(h, parent));
     },
   };
 }

@@ -14,6 +14,7 @@ import {
   readPids,
   readText,
   removeCgroupDir,
+  rmdirIfEmpty,
   sleep,
   subdirs,
   writeControl,
@@ -104,5 +105,6 @@ export function createV2Backend(mount: string, parent: string): CgroupBackend {
     },
     open,
     list: () => subdirs(parentDir),
+    removeParent: () => rmdirIfEmpty(parentDir),
   };
 }

@@ -42,6 +42,29 @@ export const configSchema = z
         pids: 512,
         cpuWeight: 100,
       }),
+    network: z
+      .object({
+        // Private addresses on this host's own veths; pick a range your host does not route.
+        pool: z.string().default("10.213.0.0/16"),
+        proxyPort: z.number().int().min(1).max(65535).default(3128),
+        transparentHttpPort: z.number().int().min(1).max(65535).default(3129),
+        transparentTlsPort: z.number().int().min(1).max(65535).default(3130),
+        dnsPort: z.number().int().min(1).max(65535).default(8053),
+        /** Names Airlock's resolver answers itself (internal registries, git servers). */
+        hosts: z.record(z.string(), z.array(z.string())).default({}),
+        /** Destinations no job reaches whatever its allowlist (e.g. your LAN). */
+        denyCidrs: z.array(z.string()).default([]),
+      })
+      .strict()
+      .default({
+        pool: "10.213.0.0/16",
+        proxyPort: 3128,
+        transparentHttpPort: 3129,
+        transparentTlsPort: 3130,
+        dnsPort: 8053,
+        hosts: {},
+        denyCidrs: [],
+      }),
     policyDir: z.string().optional(),
   })
   .strict();
@@ -113,6 +136,8 @@ export function instanceId(config: Config): string {
 export function dataPaths(config: Config) {
   return {
     cgroupName: `airlock-${instanceId(config)}`,
+    /** nft table and interface prefix (prefix + 8 + 1 must fit a 15-character interface name). */
+    networkNames: { table: `airlock_${instanceId(config)}`, prefix: `a${instanceId(config).slice(0, 4)}` },
     database: join(config.dataDir, "airlock.db"),
     sandboxes: join(config.dataDir, "sandboxes"),
     artifacts: join(config.dataDir, "artifacts"),

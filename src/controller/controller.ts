@@ -4,6 +4,7 @@ import { appendAudit, recordAudit } from "../audit/log.js";
 import type { Principal } from "../auth/principal.js";
 import { type Clock, systemClock } from "../clock.js";
 import { type Config, dataPaths } from "../config/config.js";
+import { EgressService } from "../network/index.js";
 import { createPolicyEngine, loadPolicies } from "../policy/index.js";
 import { createBwrapDriver, type SandboxDriver } from "../sandbox/index.js";
 import { type Db, openSqlite } from "../store/database.js";
@@ -63,6 +64,7 @@ export class Controller {
       driver,
       artifacts: new ArtifactStore(paths.artifacts),
       logger,
+      egress: null,
     };
     const schedule = opts.schedule ?? true;
     let release: (() => void) | undefined;
@@ -86,6 +88,7 @@ export class Controller {
         throw err;
       }
     }
+    if (schedule) await startEgress(deps, paths.networkNames);
     const controller = new Controller(deps, release, schedule);
     try {
       await controller.recovery;
@@ -175,8 +178,40 @@ export class Controller {
 
   async close(): Promise<void> {
     await this.scheduler.stop(true);
+    await this.deps.egress?.close();
     if (this.releaseLock) await this.deps.driver.close();
     this.releaseLock?.();
     await this.db.destroy();
+  }
+}
+
+/**
+ * Job networks need iproute2, nftables and nsenter. A host without them still runs jobs that ask
+ * for no egress; the others fail with the reason, which is also audited once here.
+ */
+async function startEgress(deps: ControllerDeps, names: { table: string; prefix: string }): Promise<void> {
+  const n = deps.config.network;
+  try {
+    deps.egress = await EgressService.start({
+      db: deps.db,
+      logger: deps.logger,
+      pool: n.pool,
+      ports: { forward: n.proxyPort, http: n.transparentHttpPort, tls: n.transparentTlsPort, dns: n.dnsPort },
+      names,
+      hosts: n.hosts,
+      denyCidrs: n.denyCidrs,
+    });
+  } catch (err) {
+    deps.egressUnavailable = (err as Error).message;
+    deps.logger.warn({ err }, "job networks are unavailable; jobs with egress will fail");
+    await recordAudit(
+      deps.db,
+      {
+        type: "controller.network_unavailable",
+        actor: "controller",
+        data: { reason: deps.egressUnavailable },
+      },
+      deps.clock,
+    );
   }
 }

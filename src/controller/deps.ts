@@ -3,6 +3,7 @@ import type { ArtifactStore } from "../artifacts/store.js";
 import type { Principal } from "../auth/principal.js";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config/config.js";
+import type { EgressService } from "../network/index.js";
 import type { PolicyEngine } from "../policy/index.js";
 import type { SandboxDriver } from "../sandbox/index.js";
 import type { Db } from "../store/database.js";
@@ -18,4 +19,8 @@ export interface ControllerDeps {
   driver: SandboxDriver;
   artifacts: ArtifactStore;
   logger: Logger;
+  /** Null when this host cannot build job networks; jobs that need one then fail, saying why. */
+  egress: EgressService | null;
+  /** Why `egress` is null. */
+  egressUnavailable?: string;
 }

@@ -1,8 +1,9 @@
 import { chown, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { recordAudit } from "../audit/log.js";
-import { isAirlockError } from "../errors.js";
+import { AirlockError, isAirlockError } from "../errors.js";
 import { LogPipeline } from "../logs/pipeline.js";
+import type { ProvisionedEgress } from "../network/index.js";
 import { getRepoById, type Repo } from "../repos/registry.js";
 import type { ExecResult, Sandbox } from "../sandbox/index.js";
 import type { JobTable, RunTable } from "../store/tables.js";
@@ -46,6 +47,7 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
     deps.logger.error({ jobId: job.id, runId: run.id, runnerId, err }, "could not store log lines"),
   );
   let sandbox: Sandbox | undefined;
+  let egress: ProvisionedEgress | undefined;
   let uid: number | undefined;
   let outcome: Outcome = "failed";
   let detail: string | null = null;
@@ -53,7 +55,9 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
   try {
     const repo = await getRepoById(deps.db, run.repo_id);
     uid = c.uids.acquire();
+    egress = await provisionEgress(c, spec);
     sandbox = await deps.driver.create({
+      ...(egress ? { network: { enterArgv: egress.enterArgv, resolvConf: egress.resolvConf } } : {}),
       jobId: job.id,
       workspaceDir: c.workspaceDir,
       uid,
@@ -71,10 +75,19 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
       deps.db,
       job.id,
       "running",
-      { actor: runnerId, patch: { started_at: deps.clock.now().toISOString() }, data: { uid } },
+      {
+        actor: runnerId,
+        patch: { started_at: deps.clock.now().toISOString() },
+        data: {
+          uid,
+          network: egress
+            ? { mode: spec.egress?.mode, allow: spec.egress?.allow, jobAddr: egress.jobAddr }
+            : "loopback only",
+        },
+      },
       deps.clock,
     );
-    const result = await executeSteps(c, spec, sandbox, logs, repo);
+    const result = await executeSteps(c, spec, sandbox, logs, repo, egress?.env ?? {});
     outcome = result.outcome;
     detail = result.detail;
     outputs = result.outputs;
@@ -88,7 +101,7 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
   } finally {
     await logs.close();
     await finish(c, outcome, detail, outputs);
-    await teardown(c, sandbox, uid);
+    await teardown(c, sandbox, uid, egress);
   }
   return outcome;
 }
@@ -99,6 +112,7 @@ async function executeSteps(
   sandbox: Sandbox,
   logs: LogPipeline,
   repo: Repo,
+  networkEnv: Record<string, string>,
 ): Promise<{ outcome: Outcome; detail: string | null; outputs: Record<string, string> }> {
   const { deps, job, run } = c;
   const deadline = deps.clock.now().getTime() + spec.timeoutMinutes * 60_000;
@@ -136,7 +150,7 @@ async function executeSteps(
         sandbox,
         logs,
         stepIdx: idx,
-        env: { ...defaultEnv(github, idx), ...env },
+        env: { ...defaultEnv(github, idx), ...networkEnv, ...env },
         with: withArgs,
         timeoutMs: timeLeft,
         signal: c.signal,
@@ -264,6 +278,33 @@ function defaultEnv(github: ReturnType<typeof githubContext>, idx: number): Reco
   };
 }
 
+/**
+ * A job gets a network of its own only when it may reach something: an allowlist to enforce, or
+ * audit mode. Otherwise (no `egress:`, block, or enforce with nothing allowed) every step has a
+ * private loopback-only network, which is the same outcome without building anything.
+ */
+async function provisionEgress(
+  c: JobRunContext,
+  spec: StoredJobSpec,
+): Promise<ProvisionedEgress | undefined> {
+  const e = spec.egress;
+  if (!e || e.mode === "block" || (e.mode === "enforce" && e.allow.length === 0)) return undefined;
+  if (!c.deps.egress) {
+    throw new AirlockError(
+      "SANDBOX_UNAVAILABLE",
+      `this job asks for egress (${e.mode}) but this host cannot build job networks: ${c.deps.egressUnavailable ?? "unknown reason"}`,
+      { hint: "run scripts/setup.sh (iproute2, nftables) and check that `nft list ruleset` works as root" },
+    );
+  }
+  return c.deps.egress.provision({
+    jobId: c.job.id,
+    runId: c.run.id,
+    runnerId: c.runnerId,
+    mode: e.mode,
+    allow: e.allow,
+  });
+}
+
 async function setStep(c: JobRunContext, idx: number, state: string, exitCode: number | null): Promise<void> {
   const now = c.deps.clock.now().toISOString();
   const patch =
@@ -313,6 +354,7 @@ async function teardown(
   c: JobRunContext,
   sandbox: Sandbox | undefined,
   uid: number | undefined,
+  egress: ProvisionedEgress | undefined,
 ): Promise<void> {
   let error: string | undefined;
   try {
@@ -324,11 +366,22 @@ async function teardown(
     if (uid !== undefined) c.uids.release(uid);
   }
   try {
+    await egress?.release();
+  } catch (err) {
+    error = `${error ? `${error}; ` : ""}network: ${(err as Error).message}`;
+    c.deps.logger.error({ jobId: c.job.id, runnerId: c.runnerId, err }, "network teardown failed");
+  }
+  try {
     await transitionJob(
       c.deps.db,
       c.job.id,
       "torn_down",
-      { actor: c.runnerId, data: error ? { error } : { sandbox: sandbox ? "destroyed" : "none" } },
+      {
+        actor: c.runnerId,
+        data: error
+          ? { error }
+          : { sandbox: sandbox ? "destroyed" : "none", network: egress ? "removed" : "none" },
+      },
       c.deps.clock,
     );
   } catch (err) {

@@ -13,6 +13,13 @@ export {
   type PassthroughPort,
   type ResolvedAddress,
 } from "./dns-server.js";
+export {
+  type EgressPorts,
+  type EgressRequest,
+  EgressService,
+  type EgressServiceOptions,
+  type ProvisionedEgress,
+} from "./egress-service.js";
 export { netnsEnterArgv, resolvConf } from "./enter.js";
 export {
   createJobNetwork,

@@ -169,3 +169,24 @@ export function decide(policy: EgressPolicy, dest: { host: string; port: number 
   if (allowed) return { allowed: true, decision: "allowed", rule: allowed.pattern, ...base };
   return { allowed: false, decision: "denied", rule: "default-deny", ...base };
 }
+
+/**
+ * What a job may do with a name before it connects: whether Airlock's DNS answers it at all, and
+ * on which non-web ports (ssh, a database) it may then be reached directly rather than through
+ * the proxy. Deny rules win; audit mode answers everything; block mode answers nothing.
+ */
+export function nameAccess(policy: EgressPolicy, name: string): { allowed: boolean; ports: number[] } {
+  const host = normaliseHost(name);
+  if (policy.mode === "block" || host === undefined) return { allowed: false, ports: [] };
+  const covers = (r: EgressRule) =>
+    (r.kind === "exact" && r.host === host) ||
+    (r.kind === "wildcard" && host.length > r.suffix.length && host.endsWith(r.suffix));
+  const denied = policy.deny.filter(covers);
+  const ports = new Set<number>();
+  for (const r of policy.allow.filter(covers)) {
+    for (const p of r.ports) if (!denied.some((d) => d.ports.includes(p))) ports.add(p);
+  }
+  const open = [...ports].filter((p) => !webPorts.includes(p)).sort((a, b) => a - b);
+  if (policy.mode === "audit") return { allowed: true, ports: open };
+  return { allowed: ports.size > 0, ports: open };
+}

@@ -246,8 +246,11 @@ export class EgressProxy {
     this.limits = { ...defaultLimits, ...options.limits };
   }
 
-  /** Starts one listener. Call once per role (and per address, when binding per job). */
-  async listen(opts: ListenOptions): Promise<{ host: string; port: number }> {
+  /**
+   * Starts one listener. Call once per role (and per address, when binding per job); `close`
+   * stops that listener alone, for a job's teardown.
+   */
+  async listen(opts: ListenOptions): Promise<{ host: string; port: number; close(): Promise<void> }> {
     const server = opts.role === "tls" ? this.tlsServer(opts.upstreamPort ?? 443) : this.httpServer(opts);
     this.servers.add(server);
     await new Promise<void>((resolve, reject) => {
@@ -259,7 +262,12 @@ export class EgressProxy {
     });
     const a = server.address();
     if (a === null || typeof a === "string") throw new Error("proxy listener has no TCP address");
-    return { host: a.address, port: a.port };
+    const close = () =>
+      new Promise<void>((resolve) => {
+        this.servers.delete(server);
+        server.close(() => resolve());
+      });
+    return { host: a.address, port: a.port, close };
   }
 
   /** Stops listening and cuts every open connection (teardown). Flows of cut connections are recorded. */

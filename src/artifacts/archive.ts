@@ -39,6 +39,9 @@ export async function ingestTar(
   const extract = tar.extract();
   extract.on("entry", (header, stream, next) => {
     const done = (err?: unknown) => (err ? next(err as Error) : next());
+    // Refusing an entry destroys the extractor and its entry streams with the same error; the
+    // pipeline below reports it once, so the entry stream's copy must not go unhandled.
+    stream.on("error", () => undefined);
     let path: string;
     try {
       path = normalise(header.name);

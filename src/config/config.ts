@@ -137,7 +137,7 @@ export function dataPaths(config: Config) {
   return {
     cgroupName: `airlock-${instanceId(config)}`,
     /** nft table and interface prefix (prefix + 8 + 1 must fit a 15-character interface name). */
-    networkNames: { table: `airlock_${instanceId(config)}`, prefix: `a${instanceId(config).slice(0, 4)}` },
+    networkNames: { table: `airlock_${instanceId(config)}`, prefix: `alk${instanceId(config).slice(0, 2)}` },
     database: join(config.dataDir, "airlock.db"),
     sandboxes: join(config.dataDir, "sandboxes"),
     artifacts: join(config.dataDir, "artifacts"),

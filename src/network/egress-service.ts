@@ -259,5 +259,8 @@ export class EgressService {
     await this.proxy.close();
     await this.dns.close();
     await this.sink.close();
+    // No job is left: remove this installation's table (and switch forwarding back off if we
+    // were the ones who turned it on), so a stopped controller leaves the host as it found it.
+    await reapNetworks(this.opts.names);
   }
 }

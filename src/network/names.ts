@@ -28,9 +28,9 @@ export interface JobNames {
 
 export function assertTableNames(n: TableNames): void {
   // The prefix + 8 + "h" must fit IFNAMSIZ-1 = 15; names go into nft scripts, so no quoting games.
-  if (!/^[a-z][a-z0-9]{0,5}$/.test(n.prefix) || !/^[a-z][a-z0-9_]{0,31}$/.test(n.table)) {
+  if (!/^al[a-z0-9]{1,4}$/.test(n.prefix) || !/^[a-z][a-z0-9_]{0,31}$/.test(n.table)) {
     throw new AirlockError("CONFIG_INVALID", `invalid network names ${JSON.stringify(n)}`, {
-      hint: "prefix: 1-6 lowercase letters/digits; table: lowercase letters, digits, '_'",
+      hint: "prefix: \"al\" then 1-4 lowercase letters/digits; table: lowercase letters, digits, '_'",
     });
   }
 }

@@ -24,6 +24,12 @@ export const ALWAYS_DENIED = [
 
 export const FORWARD_GUARD_COMMENT = "airlock: host did not forward before airlock";
 
+/**
+ * Every Airlock interface prefix starts with this, whatever the installation, so one
+ * installation's forwarding guard never drops another's (or a test's) job traffic.
+ */
+export const INTERFACE_FAMILY = "al";
+
 export interface TableNames {
   /** nft table name (family inet). */
   table: string;
@@ -92,7 +98,7 @@ export function baseScript(n: TableNames, forwardGuard: boolean): string {
     // We switched net.ipv4.ip_forward on for jobs; keep every other interface pair as unrouted as
     // it was. The reaper reads this comment to know it should switch forwarding back off.
     lines.push(
-      `add rule ${t} forward meta nfproto ipv4 iifname != ${ours} oifname != ${ours} drop comment "${FORWARD_GUARD_COMMENT}"`,
+      `add rule ${t} forward meta nfproto ipv4 iifname != "${INTERFACE_FAMILY}*" oifname != "${INTERFACE_FAMILY}*" drop comment "${FORWARD_GUARD_COMMENT}"`,
     );
   }
   lines.push(`add rule ${t} postrouting iifname ${ours} oifname != ${ours} masquerade`);

@@ -5,6 +5,7 @@ import type { IssuedToken, TokenInfo, UserInfo } from "../auth/index.js";
 import type { RunRequest } from "../controller/submit.js";
 import type { JobView, RunView } from "../controller/views.js";
 import type { LogLine } from "../logs/pipeline.js";
+import type { Flow, Suggestion } from "../network/proxy/index.js";
 import type { Repo } from "../repos/registry.js";
 
 /**
@@ -24,6 +25,10 @@ export interface AirlockClient {
   waitForRun(runId: string, onChange?: (run: RunView) => void): Promise<RunView>;
   auditVerify(): Promise<AuditVerification>;
   auditList(q: AuditQuery): Promise<AuditRecord[]>;
+  /** Every connection attempt a job made, oldest first. */
+  egressFlows(jobId: string): Promise<Flow[]>;
+  /** A proposed allowlist from the repo's audit-mode runs. */
+  egressSuggest(repo: string): Promise<Suggestion[]>;
   addRepo(input: {
     name: string;
     source: string;

@@ -14,6 +14,7 @@ import { listRunViews, loadJobView, loadRunView, type RunView } from "../control
 import { AirlockError } from "../errors.js";
 import { isId } from "../ids.js";
 import { type LogLine, readLogs } from "../logs/pipeline.js";
+import { auditedDestinations, listFlows, suggestAllowlist } from "../network/proxy/index.js";
 import { listRepos, registerRepo } from "../repos/registry.js";
 import type { AirlockClient } from "./client.js";
 
@@ -82,6 +83,8 @@ export async function createEmbeddedClient(
     },
     auditVerify: () => verifyAudit(db),
     auditList: (q) => listAudit(db, q),
+    egressFlows: (jobId) => listFlows(db, { jobId }),
+    egressSuggest: async (repo) => suggestAllowlist(await auditedDestinations(db, repo)),
     addRepo: (input) => registerRepo(db, input, principal.userName),
     listRepos: () => listRepos(db),
     createUser: (input) => createUser(db, input as Parameters<typeof createUser>[1], principal),

@@ -6,6 +6,7 @@ import type { IssuedToken, TokenInfo, UserInfo } from "../auth/index.js";
 import type { JobView, RunView } from "../controller/views.js";
 import { AirlockError, type ErrorCode, errorCodes, formatPosition, type SourcePosition } from "../errors.js";
 import type { LogLine } from "../logs/pipeline.js";
+import type { Flow, Suggestion } from "../network/proxy/index.js";
 import type { Repo } from "../repos/registry.js";
 import { isLoopbackHost } from "../server/loopback.js";
 import type { AirlockClient } from "./client.js";
@@ -144,6 +145,9 @@ export function createHttpClient(opts: HttpClientOptions): AirlockClient {
         `/audit${query({ run: q.runId, job: q.jobId, type: q.type, after: q.afterSeq, limit: q.limit })}`,
         z.array(anyObject),
       ),
+    egressFlows: (jobId) => json<Flow[]>("GET", `/jobs/${seg(jobId)}/flows`, z.array(anyObject)),
+    egressSuggest: (repo) =>
+      json<Suggestion[]>("GET", `/egress/suggest${query({ repo })}`, z.array(anyObject)),
     addRepo: (input) => json<Repo>("POST", "/repos", anyObject, input),
     listRepos: () => json<Repo[]>("GET", "/repos", z.array(anyObject)),
     createUser: (input) => json<UserInfo>("POST", "/users", anyObject, input),

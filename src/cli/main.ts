@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { registerRepo, registerUsers } from "./commands/admin.js";
 import { registerAudit } from "./commands/audit.js";
+import { registerEgress } from "./commands/egress.js";
 import { registerRun } from "./commands/run.js";
 import { registerCancel, registerJob, registerLogs, registerRuns } from "./commands/runs.js";
 import { registerServer } from "./commands/server.js";
@@ -22,6 +23,7 @@ registerJob(program);
 registerLogs(program);
 registerCancel(program);
 registerAudit(program);
+registerEgress(program);
 registerRepo(program);
 registerUsers(program);
 registerServer(program);

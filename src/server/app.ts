@@ -7,6 +7,7 @@ import type { Controller } from "../controller/controller.js";
 import type { App, ServerContext } from "./context.js";
 import { notFoundProblem, problemContentType, toProblem } from "./problem.js";
 import { auditRoutes } from "./routes/audit.js";
+import { egressRoutes } from "./routes/egress.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { repoRoutes } from "./routes/repos.js";
 import { runRoutes } from "./routes/runs.js";
@@ -81,6 +82,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
       runRoutes(typed, ctx);
       jobRoutes(typed, ctx);
       auditRoutes(typed, ctx);
+      egressRoutes(typed, ctx);
       repoRoutes(typed, ctx);
       userRoutes(typed, ctx);
       tokenRoutes(typed, ctx);

@@ -2,9 +2,9 @@ import { appendAudit, recordAudit } from "../audit/log.js";
 import { AirlockError, isAirlockError } from "../errors.js";
 import { newId } from "../ids.js";
 import type { Decision } from "../policy/index.js";
-import { assertCommitOnRef, listWorkflowFiles, readFileAt, resolveRef } from "../repos/git-source.js";
+import { assertCommitOnRef, readWorkflowAt, resolveRef } from "../repos/git-source.js";
 import { isProtectedRef } from "../repos/protected-refs.js";
-import { getRepo, type Repo } from "../repos/registry.js";
+import { getRepo } from "../repos/registry.js";
 import type { JobTable, RunTable } from "../store/tables.js";
 import { type JobSpec, parseWorkflow, type Workflow } from "../workflow/index.js";
 import { admissionInput } from "./admission.js";
@@ -71,8 +71,9 @@ async function admitAndQueue(
   const resolved = await resolveRef(repo.source, req.ref);
   const sha = req.sha ?? resolved.sha;
   if (req.sha) await assertCommitOnRef(repo.source, req.sha, resolved);
-  const workflowPath = req.workflow ?? (await pickWorkflow(repo, sha));
-  const workflow = parseWorkflow(await readFileAt(repo.source, sha, workflowPath), workflowPath);
+  const source = await readWorkflowAt(repo.source, sha, req.workflow);
+  const workflowPath = source.path;
+  const workflow = parseWorkflow(source.text, workflowPath);
   assertTriggeredBy(workflow, event, workflowPath);
   const refProtected = isProtectedRef(repo.protection, resolved.refType, resolved.name);
 
@@ -207,23 +208,6 @@ function storedSpec(workflow: Workflow, job: JobSpec) {
     workflowFile: workflow.file,
     workflowName: workflow.name ?? workflow.file,
   };
-}
-
-async function pickWorkflow(repo: Repo, sha: string): Promise<string> {
-  const files = await listWorkflowFiles(repo.source, sha);
-  if (files.length === 1) return files[0] as string;
-  if (files.length === 0) {
-    throw new AirlockError("WORKFLOW_INVALID", `${repo.name} has no workflow at ${sha.slice(0, 12)}`, {
-      hint: "add one under .airlock/workflows/ or .github/workflows/",
-    });
-  }
-  throw new AirlockError(
-    "REQUEST_INVALID",
-    `${repo.name} has ${files.length} workflows; name one: ${files.join(", ")}`,
-    {
-      hint: "pass --workflow PATH",
-    },
-  );
 }
 
 function assertTriggeredBy(workflow: Workflow, event: string, file: string): void {

@@ -3,6 +3,7 @@ import { statSync } from "node:fs";
 import { PassThrough, type Readable } from "node:stream";
 import { promisify } from "node:util";
 import { AirlockError } from "../errors.js";
+import { GitBatch, treeEntryNames } from "./git-batch.js";
 
 const run = promisify(execFile);
 
@@ -107,22 +108,58 @@ export async function assertCommitOnRef(source: string, sha: string, resolved: R
   }
 }
 
-export async function readFileAt(source: string, sha: string, path: string): Promise<string> {
-  try {
-    return await git(source, ["show", `${sha}:${path}`]);
-  } catch {
-    throw new AirlockError("WORKFLOW_INVALID", `${path} does not exist at ${sha.slice(0, 12)}`, {
-      hint: "workflows live in .airlock/workflows/ or .github/workflows/",
-    });
-  }
+export interface WorkflowSource {
+  path: string;
+  text: string;
 }
 
-export async function listWorkflowFiles(source: string, sha: string): Promise<string[]> {
-  const out = await git(source, ["ls-tree", "--name-only", sha, ".airlock/workflows/", ".github/workflows/"]);
-  return out
-    .split("\n")
-    .filter((p) => /\.ya?ml$/.test(p))
-    .sort();
+const workflowDirs = [".airlock/workflows", ".github/workflows"];
+
+/**
+ * The workflow to run at sha: `path` if given, else the only one under .airlock/workflows/ or
+ * .github/workflows/. One git process serves the listing and the read.
+ */
+export async function readWorkflowAt(source: string, sha: string, path?: string): Promise<WorkflowSource> {
+  assertReadableSource(source);
+  const batch = GitBatch.open(gitArgs(source, []), gitEnv);
+  try {
+    let file = path;
+    if (!file) {
+      const files: string[] = [];
+      for (const dir of workflowDirs) {
+        const tree = await batch.read(`${sha}:${dir}`);
+        if (tree?.type !== "tree") continue;
+        for (const e of treeEntryNames(tree.content)) {
+          if (/\.ya?ml$/.test(e.name) && !e.mode.startsWith("4")) files.push(`${dir}/${e.name}`);
+        }
+      }
+      files.sort();
+      if (files.length === 0) {
+        throw new AirlockError("WORKFLOW_INVALID", `no workflow at ${sha.slice(0, 12)}`, {
+          hint: "add one under .airlock/workflows/ or .github/workflows/",
+        });
+      }
+      if (files.length > 1) {
+        throw new AirlockError(
+          "REQUEST_INVALID",
+          `${files.length} workflows at ${sha.slice(0, 12)}; name one: ${files.join(", ")}`,
+          {
+            hint: "pass --workflow PATH",
+          },
+        );
+      }
+      file = files[0] as string;
+    }
+    const blob = await batch.read(`${sha}:${file}`);
+    if (blob?.type !== "blob") {
+      throw new AirlockError("WORKFLOW_INVALID", `${file} does not exist at ${sha.slice(0, 12)}`, {
+        hint: "workflows live in .airlock/workflows/ or .github/workflows/",
+      });
+    }
+    return { path: file, text: blob.content.toString("utf8") };
+  } finally {
+    batch.close();
+  }
 }
 
 export interface ArchiveStream {

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { assertCommitOnRef, listWorkflowFiles, readFileAt, resolveRef } from "./git-source.js";
+import { assertCommitOnRef, readWorkflowAt, resolveRef } from "./git-source.js";
 import { isProtectedRef } from "./protected-refs.js";
 
 let repo: string;
@@ -58,10 +58,29 @@ describe("git source", () => {
 
   it("reads files and lists workflows at a commit, not the working tree", async () => {
     const main = await resolveRef(repo, "main");
-    expect(await listWorkflowFiles(repo, main.sha)).toEqual([".airlock/workflows/ci.yml"]);
-    expect(await listWorkflowFiles(repo, first)).toEqual([]);
-    expect(await readFileAt(repo, main.sha, "a.txt")).toBe("one");
-    await expect(readFileAt(repo, first, ".airlock/workflows/ci.yml")).rejects.toThrow(/does not exist/);
+    expect(await readWorkflowAt(repo, main.sha)).toEqual({
+      path: ".airlock/workflows/ci.yml",
+      text: "on: push\n",
+    });
+    await expect(readWorkflowAt(repo, first)).rejects.toThrow(/no workflow at/);
+    expect(await readWorkflowAt(repo, main.sha, "a.txt")).toEqual({ path: "a.txt", text: "one" });
+    await expect(readWorkflowAt(repo, first, ".airlock/workflows/ci.yml")).rejects.toThrow(/does not exist/);
+    await expect(readWorkflowAt(repo, main.sha, ".airlock/workflows")).rejects.toThrow(/does not exist/);
+  });
+
+  it("asks which workflow when there are several", async () => {
+    writeFileSync(join(repo, ".airlock/workflows/release.yaml"), "on: push\n");
+    execFileSync("mkdir", ["-p", join(repo, ".github/workflows")]);
+    writeFileSync(join(repo, ".github/workflows/gh.yml"), "on: push\n");
+    writeFileSync(join(repo, ".github/workflows/notes.txt"), "not a workflow");
+    git("add", "-A");
+    git("commit", "-q", "-m", "three");
+    const head = git("rev-parse", "HEAD");
+    await expect(readWorkflowAt(repo, head)).rejects.toThrow(
+      "3 workflows at " +
+        head.slice(0, 12) +
+        "; name one: .airlock/workflows/ci.yml, .airlock/workflows/release.yaml, .github/workflows/gh.yml",
+    );
   });
 });
 

@@ -34,6 +34,7 @@ export interface AirlockClient {
     source: string;
     protectedBranches?: string[];
     protectedTags?: string[];
+    egressAllow?: string[];
   }): Promise<Repo>;
   listRepos(): Promise<Repo[]>;
   createUser(input: { name: string; role: string }): Promise<UserInfo>;

@@ -28,7 +28,23 @@ export function admissionInput(f: AdmissionFacts): RunJobInput {
     permissions: f.job.permissions,
     privileged: f.job.privileged,
     hostMounts: f.job.hostMounts,
-    egress: { mode: f.job.egress?.mode ?? "block", allow: f.job.egress?.allow ?? [] },
+    egress: effectiveEgress(f.job, f.repo),
     pool: f.job.runsOn.join(","),
   };
+}
+
+/**
+ * The egress a job runs with: its own `egress:` plus the repository's default allowlist. A job that
+ * says nothing, in a repository with no defaults, may reach nothing (mode block).
+ */
+export function effectiveEgress(
+  job: Pick<JobSpec, "egress">,
+  repo: Pick<Repo, "egressAllow">,
+): { mode: "enforce" | "audit" | "block"; allow: string[] } {
+  const allow = [
+    ...(job.egress?.allow ?? []),
+    ...repo.egressAllow.filter((a) => !job.egress?.allow.includes(a)),
+  ];
+  if (job.egress) return { mode: job.egress.mode, allow: job.egress.mode === "block" ? [] : allow };
+  return allow.length > 0 ? { mode: "enforce", allow } : { mode: "block", allow: [] };
 }

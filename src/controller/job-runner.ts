@@ -8,6 +8,7 @@ import { getRepoById, type Repo } from "../repos/registry.js";
 import type { ExecResult, Sandbox } from "../sandbox/index.js";
 import type { JobTable, RunTable } from "../store/tables.js";
 import { type ExecutionStatus, evaluateCondition, interpolate, type JobSpec } from "../workflow/index.js";
+import { effectiveEgress } from "./admission.js";
 import { expressionContext, githubContext, type StepRecord } from "./contexts.js";
 import type { ControllerDeps } from "./deps.js";
 import { transitionJob } from "./job-store.js";
@@ -55,7 +56,7 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
   try {
     const repo = await getRepoById(deps.db, run.repo_id);
     uid = c.uids.acquire();
-    egress = await provisionEgress(c, spec);
+    egress = await provisionEgress(c, effectiveEgress(spec, repo));
     sandbox = await deps.driver.create({
       ...(egress ? { network: { enterArgv: egress.enterArgv, resolvConf: egress.resolvConf } } : {}),
       jobId: job.id,
@@ -80,9 +81,7 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
         patch: { started_at: deps.clock.now().toISOString() },
         data: {
           uid,
-          network: egress
-            ? { mode: spec.egress?.mode, allow: spec.egress?.allow, jobAddr: egress.jobAddr }
-            : "loopback only",
+          network: egress ? { ...effectiveEgress(spec, repo), jobAddr: egress.jobAddr } : "loopback only",
         },
       },
       deps.clock,
@@ -285,10 +284,9 @@ function defaultEnv(github: ReturnType<typeof githubContext>, idx: number): Reco
  */
 async function provisionEgress(
   c: JobRunContext,
-  spec: StoredJobSpec,
+  e: ReturnType<typeof effectiveEgress>,
 ): Promise<ProvisionedEgress | undefined> {
-  const e = spec.egress;
-  if (!e || e.mode === "block" || (e.mode === "enforce" && e.allow.length === 0)) return undefined;
+  if (e.mode === "block" || (e.mode === "enforce" && e.allow.length === 0)) return undefined;
   if (!c.deps.egress) {
     throw new AirlockError(
       "SANDBOX_UNAVAILABLE",

@@ -1,8 +1,10 @@
 import { resolve } from "node:path";
+import type { Selectable } from "kysely";
 import { appendAudit } from "../audit/log.js";
 import { type Clock, systemClock } from "../clock.js";
 import { AirlockError } from "../errors.js";
 import { newId } from "../ids.js";
+import { parseRule } from "../network/proxy/allowlist.js";
 import type { Db } from "../store/database.js";
 import type { RepoTable } from "../store/tables.js";
 import { assertGitRepository } from "./git-source.js";
@@ -13,6 +15,8 @@ export interface Repo {
   name: string;
   source: string;
   protection: ProtectionRules;
+  /** Egress allow entries every job of this repository gets, besides its own. */
+  egressAllow: string[];
   createdAt: string;
 }
 
@@ -23,6 +27,7 @@ export interface RegisterRepoInput {
   source: string;
   protectedBranches?: string[];
   protectedTags?: string[];
+  egressAllow?: string[];
 }
 
 export async function registerRepo(
@@ -36,12 +41,19 @@ export async function registerRepo(
   }
   const source = resolve(input.source);
   await assertGitRepository(source);
-  const row: RepoTable = {
+  for (const entry of input.egressAllow ?? []) {
+    const parsed = parseRule(entry);
+    if ("problem" in parsed) {
+      throw new AirlockError("REQUEST_INVALID", `egress allow entry "${entry}": ${parsed.problem}`);
+    }
+  }
+  const row = {
     id: newId("repo"),
     name: input.name,
     source,
     protected_branches: JSON.stringify(input.protectedBranches ?? ["main"]),
     protected_tags: JSON.stringify(input.protectedTags ?? []),
+    egress_allow: JSON.stringify(input.egressAllow ?? []),
     created_at: clock.now().toISOString(),
   };
   return db.transaction().execute(async (trx) => {
@@ -85,12 +97,13 @@ export async function listRepos(db: Db): Promise<Repo[]> {
   return (await db.selectFrom("repos").selectAll().orderBy("name").execute()).map(toRepo);
 }
 
-function toRepo(row: RepoTable): Repo {
+function toRepo(row: Selectable<RepoTable>): Repo {
   return {
     id: row.id,
     name: row.name,
     source: row.source,
     protection: { branches: JSON.parse(row.protected_branches), tags: JSON.parse(row.protected_tags) },
+    egressAllow: JSON.parse(row.egress_allow) as string[],
     createdAt: row.created_at,
   };
 }

@@ -5,12 +5,17 @@ import { Kysely, type Migration, type MigrationProvider, Migrator, SqliteDialect
 import { AirlockError } from "../errors.js";
 import * as core0001 from "./migrations/0001_core.js";
 import * as egress0002 from "./migrations/0002_egress.js";
+import * as repoEgress0003 from "./migrations/0003_repo_egress.js";
 import type { Database } from "./tables.js";
 
 export type Db = Kysely<Database>;
 
 /** Migrations are imported statically so the compiled CLI needs no file-system discovery. */
-const migrations: Record<string, Migration> = { "0001_core": core0001, "0002_egress": egress0002 };
+const migrations: Record<string, Migration> = {
+  "0001_core": core0001,
+  "0002_egress": egress0002,
+  "0003_repo_egress": repoEgress0003,
+};
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 

@@ -10,6 +10,8 @@ export interface RepoTable {
   source: string;
   protected_branches: string;
   protected_tags: string;
+  /** JSON array of egress allow entries every job of the repo gets. */
+  egress_allow: Generated<string>;
   created_at: string;
 }
 

@@ -18,10 +18,16 @@ export function registerRepo(program: Command): void {
       [],
     )
     .option("--protected-tag <pattern>", "tag pattern that counts as protected (repeatable)", collect, [])
+    .option(
+      "--egress-allow <host[:port]>",
+      "egress every job of the repository may use (repeatable)",
+      collect,
+      [],
+    )
     .action(
       async (
         name: string,
-        o: { source: string; protectedBranch: string[]; protectedTag: string[] },
+        o: { source: string; protectedBranch: string[]; protectedTag: string[]; egressAllow: string[] },
         cmd: Command,
       ) => {
         await withClient(cmd, {}, async (client) => {
@@ -30,6 +36,7 @@ export function registerRepo(program: Command): void {
             source: o.source,
             ...(o.protectedBranch.length ? { protectedBranches: o.protectedBranch } : {}),
             protectedTags: o.protectedTag,
+            egressAllow: o.egressAllow,
           });
           process.stdout.write(
             `registered ${r.name} (${r.id}) from ${r.source}; protected branches: ${r.protection.branches.join(", ") || "none"}; tags: ${r.protection.tags.join(", ") || "none"}\n`,

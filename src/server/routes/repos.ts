@@ -10,6 +10,7 @@ const addBody = z.strictObject({
   source: z.string().min(1).max(4096),
   protectedBranches: z.array(refPattern).max(100).optional(),
   protectedTags: z.array(refPattern).max(100).optional(),
+  egressAllow: z.array(z.string().min(1).max(300)).max(500).optional(),
 });
 
 export function repoRoutes(app: App, ctx: ServerContext): void {

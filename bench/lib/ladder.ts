@@ -11,22 +11,12 @@
 import { spawn } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
 import { buildBwrapArgs, encodeArgs, etcFiles, sandboxEnv } from "../../src/sandbox/bwrap-args.js";
+import { ETC_FDS, WRAPPER } from "../../src/sandbox/exec.js";
 import { probeRootEntries } from "../../src/sandbox/host.js";
 import { nsToMs } from "./bwrap.js";
 import { wallMs } from "./env.js";
 
-const ETC_FDS = { passwd: 5, group: 6, hosts: 7, hostname: 8 } as const;
 const STEP = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", "date +%s%N"];
-// A copy of exec.ts's wrapper (not exported there): join N cgroup.procs files, report, exec.
-const WRAPPER = [
-  'n="$1"; shift',
-  'while [ "$n" -gt 0 ]; do',
-  '  echo "$$" > "$1" || { echo "cannot join cgroup via $1" >&4; exit 125; }',
-  "  shift; n=$((n - 1))",
-  "done",
-  "echo ok >&4",
-  'exec 4>&- "$@"',
-].join("\n");
 
 export type Rung = "airlock-flags" | "setpriv" | "sh-wrapper" | "sh-wrapper-cgroup";
 

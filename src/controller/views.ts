@@ -1,7 +1,7 @@
 import type { Db } from "../store/database.js";
 import type { JobTable, RunTable } from "../store/tables.js";
 import { getJobRow, getRunRow } from "./job-store.js";
-import { conclusionOf, type JobState } from "./states.js";
+import { conclusionOf, finishedJobStates, type JobState } from "./states.js";
 
 /** The public shape of runs and jobs: what the API returns and the CLI prints. */
 export interface StepView {
@@ -50,15 +50,7 @@ export interface RunView {
 }
 
 export function jobView(row: JobTable): JobView {
-  const finished = [
-    "succeeded",
-    "failed",
-    "cancelled",
-    "timed_out",
-    "denied",
-    "skipped",
-    "torn_down",
-  ].includes(row.state);
+  const finished = finishedJobStates.includes(row.state as JobState);
   const decision = row.decision
     ? (JSON.parse(row.decision) as { allowed: boolean; reasons: string[] })
     : null;

@@ -33,12 +33,12 @@ export interface StepContext {
 // fd layout in the wrapper and bwrap; Node places extra "pipe" stdio entries at these numbers.
 const FD_ARGS = 3;
 const FD_STATUS = 4;
-const ETC_FDS = { passwd: 5, group: 6, hosts: 7, hostname: 8 } as const;
+export const ETC_FDS = { passwd: 5, group: 6, hosts: 7, hostname: 8 } as const;
 const FD_RESOLV = 9;
 
 // $1 = number of cgroup.procs files, then the files, then the command. Failures are reported on
 // fd 4, which is closed before exec so the step cannot write to it.
-const WRAPPER = [
+export const WRAPPER = [
   'n="$1"; shift',
   'while [ "$n" -gt 0 ]; do',
   '  echo "$$" > "$1" || { echo "cannot join cgroup via $1" >&4; exit 125; }',

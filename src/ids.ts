@@ -1,7 +1,20 @@
 import { randomBytes } from "node:crypto";
 
 /** Prefixed ids: one glance tells what a value is. The suffix is 16 random bytes in base32. */
-export const idPrefixes = ["run", "job", "rnr", "art", "usr", "tok", "evt", "stp", "repo", "flw"] as const;
+export const idPrefixes = [
+  "run",
+  "job",
+  "rnr",
+  "art",
+  "usr",
+  "tok",
+  "evt",
+  "stp",
+  "repo",
+  "flw",
+  "env",
+  "apv",
+] as const;
 export type IdPrefix = (typeof idPrefixes)[number];
 export type Id<P extends IdPrefix> = `${P}_${string}`;
 

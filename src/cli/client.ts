@@ -6,6 +6,7 @@ import type { RunRequest } from "../controller/submit.js";
 import type { JobView, RunView } from "../controller/views.js";
 import type { LogLine } from "../logs/pipeline.js";
 import type { Flow, Suggestion } from "../network/proxy/index.js";
+import type { Environment, EnvironmentInput } from "../repos/environments.js";
 import type { Repo } from "../repos/registry.js";
 
 /**
@@ -29,6 +30,11 @@ export interface AirlockClient {
   egressFlows(jobId: string): Promise<Flow[]>;
   /** A proposed allowlist from the repo's audit-mode runs. */
   egressSuggest(repo: string): Promise<Suggestion[]>;
+  /** Approve or reject a job waiting for its environment. */
+  decideApproval(jobId: string, decision: "approved" | "rejected", comment?: string): Promise<JobView>;
+  listWaitingJobs(): Promise<JobView[]>;
+  putEnvironment(input: EnvironmentInput): Promise<Environment>;
+  listEnvironments(repo: string): Promise<Environment[]>;
   addRepo(input: {
     name: string;
     source: string;

@@ -10,11 +10,18 @@ import {
 } from "../auth/index.js";
 import type { Config } from "../config/config.js";
 import { Controller } from "../controller/controller.js";
-import { listRunViews, loadJobView, loadRunView, type RunView } from "../controller/views.js";
+import {
+  listRunViews,
+  listWaitingJobs,
+  loadJobView,
+  loadRunView,
+  type RunView,
+} from "../controller/views.js";
 import { AirlockError } from "../errors.js";
 import { isId } from "../ids.js";
 import { type LogLine, readLogs } from "../logs/pipeline.js";
 import { auditedDestinations, listFlows, suggestAllowlist } from "../network/proxy/index.js";
+import { listEnvironments, putEnvironment } from "../repos/environments.js";
 import { listRepos, registerRepo } from "../repos/registry.js";
 import type { AirlockClient } from "./client.js";
 
@@ -85,6 +92,13 @@ export async function createEmbeddedClient(
     auditList: (q) => listAudit(db, q),
     egressFlows: (jobId) => listFlows(db, { jobId }),
     egressSuggest: async (repo) => suggestAllowlist(await auditedDestinations(db, repo)),
+    async decideApproval(jobId, decision, comment) {
+      await controller.decideApproval(jobId, principal, decision, comment);
+      return loadJobView(db, jobId);
+    },
+    listWaitingJobs: () => listWaitingJobs(db),
+    putEnvironment: (input) => putEnvironment(db, input, principal.userName),
+    listEnvironments: (repo) => listEnvironments(db, repo),
     addRepo: (input) => registerRepo(db, input, principal.userName),
     listRepos: () => listRepos(db),
     createUser: (input) => createUser(db, input as Parameters<typeof createUser>[1], principal),

@@ -7,6 +7,7 @@ import type { JobView, RunView } from "../controller/views.js";
 import { AirlockError, type ErrorCode, errorCodes, formatPosition, type SourcePosition } from "../errors.js";
 import type { LogLine } from "../logs/pipeline.js";
 import type { Flow, Suggestion } from "../network/proxy/index.js";
+import type { Environment } from "../repos/environments.js";
 import type { Repo } from "../repos/registry.js";
 import { isLoopbackHost } from "../server/loopback.js";
 import type { AirlockClient } from "./client.js";
@@ -148,6 +149,17 @@ export function createHttpClient(opts: HttpClientOptions): AirlockClient {
     egressFlows: (jobId) => json<Flow[]>("GET", `/jobs/${seg(jobId)}/flows`, z.array(anyObject)),
     egressSuggest: (repo) =>
       json<Suggestion[]>("GET", `/egress/suggest${query({ repo })}`, z.array(anyObject)),
+    decideApproval: (jobId, decision, comment) =>
+      json<JobView>(
+        "POST",
+        `/jobs/${seg(jobId)}/${decision === "approved" ? "approve" : "reject"}`,
+        anyObject,
+        comment ? { comment } : {},
+      ),
+    listWaitingJobs: () => json<JobView[]>("GET", "/approvals", z.array(anyObject)),
+    putEnvironment: (input) => json<Environment>("PUT", "/environments", anyObject, input),
+    listEnvironments: (repo) =>
+      json<Environment[]>("GET", `/environments${query({ repo })}`, z.array(anyObject)),
     addRepo: (input) => json<Repo>("POST", "/repos", anyObject, input),
     listRepos: () => json<Repo[]>("GET", "/repos", z.array(anyObject)),
     createUser: (input) => json<UserInfo>("POST", "/users", anyObject, input),

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { registerRepo, registerUsers } from "./commands/admin.js";
+import { registerApprovals } from "./commands/approvals.js";
 import { registerAudit } from "./commands/audit.js";
 import { registerEgress } from "./commands/egress.js";
 import { registerRun } from "./commands/run.js";
@@ -23,6 +24,7 @@ registerJob(program);
 registerLogs(program);
 registerCancel(program);
 registerAudit(program);
+registerApprovals(program);
 registerEgress(program);
 registerRepo(program);
 registerUsers(program);

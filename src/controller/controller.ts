@@ -8,6 +8,7 @@ import { EgressService } from "../network/index.js";
 import { createPolicyEngine, loadPolicies } from "../policy/index.js";
 import { createBwrapDriver, type SandboxDriver } from "../sandbox/index.js";
 import { type Db, openSqlite } from "../store/database.js";
+import { type ApprovalDecision, decideApproval } from "./approvals.js";
 import type { ControllerDeps } from "./deps.js";
 import { getJobRow, getRunRow, transitionJob } from "./job-store.js";
 import { acquireControllerLock } from "./lock.js";
@@ -159,6 +160,19 @@ export class Controller {
         this.deps.clock,
       );
     });
+  }
+
+  /** One approver's decision on a job waiting for its environment's approval. */
+  async decideApproval(
+    jobId: string,
+    principal: Principal,
+    decision: ApprovalDecision,
+    comment?: string,
+  ): Promise<void> {
+    await decideApproval(this.deps, jobId, principal, decision, comment);
+    const job = await getJobRow(this.db, jobId);
+    await settleRun(this.deps, job.run_id);
+    this.scheduler.wake();
   }
 
   /** Resolves when every job of the run has finished and been torn down. */

@@ -12,7 +12,7 @@ export interface TransitionOptions {
   patch?: Partial<
     Pick<
       JobTable,
-      "runner_id" | "detail" | "decision" | "started_at" | "finished_at" | "conclusion" | "outputs"
+      "runner_id" | "detail" | "decision" | "started_at" | "finished_at" | "conclusion" | "outputs" | "gate"
     >
   >;
   /** Only move if the job is in one of these states (a compare-and-set, for claiming work). */

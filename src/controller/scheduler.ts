@@ -4,6 +4,7 @@ import { isAirlockError } from "../errors.js";
 import { newId } from "../ids.js";
 import type { JobTable } from "../store/tables.js";
 import { evaluateCondition } from "../workflow/index.js";
+import { settleGates } from "./approvals.js";
 import { expressionContext, githubContext } from "./contexts.js";
 import type { ControllerDeps } from "./deps.js";
 import { runJob, type StoredJobSpec } from "./job-runner.js";
@@ -76,6 +77,7 @@ export class Scheduler {
 
   private async tick(): Promise<void> {
     await this.honourCancellations();
+    for (const runId of await settleGates(this.deps)) await settleRun(this.deps, runId);
     const admitted = await this.deps.db
       .selectFrom("jobs")
       .selectAll()

@@ -2,12 +2,15 @@ import { appendAudit, recordAudit } from "../audit/log.js";
 import { AirlockError, isAirlockError } from "../errors.js";
 import { newId } from "../ids.js";
 import type { Decision } from "../policy/index.js";
+import { findEnvironment, refAllowed } from "../repos/environments.js";
+import type { ResolvedRef } from "../repos/git-source.js";
 import { assertCommitOnRef, readWorkflowAt, resolveRef } from "../repos/git-source.js";
 import { isProtectedRef } from "../repos/protected-refs.js";
-import { getRepo } from "../repos/registry.js";
+import { getRepo, type Repo } from "../repos/registry.js";
 import type { JobTable, RunTable } from "../store/tables.js";
 import { type JobSpec, parseWorkflow, type Workflow } from "../workflow/index.js";
 import { admissionInput } from "./admission.js";
+import { type Gate, gateFor } from "./approvals.js";
 import type { ControllerDeps, Principal } from "./deps.js";
 import { transitionJob } from "./job-store.js";
 
@@ -81,6 +84,7 @@ async function admitAndQueue(
   const runId = newId("run");
   const jobIds = new Map(workflow.jobs.map((j) => [j.id, newId("job")]));
   const decisions = new Map<string, Decision>();
+  const gates = new Map<string, Gate>();
   for (const job of workflow.jobs) {
     decisions.set(
       job.id,
@@ -97,6 +101,7 @@ async function admitAndQueue(
         }),
       ),
     );
+    await applyEnvironmentRules(deps, repo, job, resolved, decisions, gates);
   }
 
   return deps.db.transaction().execute(async (trx) => {
@@ -149,6 +154,7 @@ async function admitAndQueue(
         detail: null,
         cancel_requested_at: null,
         outputs: null,
+        gate: null,
         created_at: now,
         updated_at: now,
         started_at: null,
@@ -187,10 +193,51 @@ async function admitAndQueue(
         },
         deps.clock,
       );
+      const gate = gates.get(spec.id);
+      if (to === "admitted" && gate) {
+        const waiting = await transitionJob(
+          trx,
+          jobId,
+          "waiting_approval",
+          { actor: "policy", patch: { gate: JSON.stringify(gate) }, data: { ...gate } },
+          deps.clock,
+        );
+        jobs.push(waiting as JobTable);
+        continue;
+      }
       jobs.push(moved as JobTable);
     }
     return { run, jobs };
   });
+}
+
+/**
+ * An environment the repository defines may narrow which refs deploy to it (a denial, named like
+ * a policy) and may gate the job on approvals or a wait timer (a snapshot kept with the job).
+ */
+async function applyEnvironmentRules(
+  deps: ControllerDeps,
+  repo: Repo,
+  job: JobSpec,
+  resolved: ResolvedRef,
+  decisions: Map<string, Decision>,
+  gates: Map<string, Gate>,
+): Promise<void> {
+  const decision = decisions.get(job.id);
+  if (!job.environment || !decision?.allowed) return;
+  const env = await findEnvironment(deps.db, repo.id, repo.name, job.environment.name);
+  if (!env) return;
+  if (!refAllowed(env, resolved.refType, resolved.name)) {
+    decisions.set(job.id, {
+      ...decision,
+      allowed: false,
+      reasons: [`environment-ref-rules:${env.name}`],
+      errors: [`${resolved.ref} may not deploy to ${env.name}`],
+    });
+    return;
+  }
+  const gate = gateFor(env, deps.clock.now());
+  if (gate) gates.set(job.id, gate);
 }
 
 function stepName(step: JobSpec["steps"][number], idx: number): string {

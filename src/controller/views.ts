@@ -27,6 +27,8 @@ export interface JobView {
   decision: { allowed: boolean; reasons: string[] } | null;
   detail: string | null;
   outputs: Record<string, string>;
+  /** For jobs gated by an environment: its rules and when the approval window closes. */
+  gate: Record<string, unknown> | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -66,6 +68,7 @@ export function jobView(row: JobTable): JobView {
     decision: decision ? { allowed: decision.allowed, reasons: decision.reasons } : null,
     detail: row.detail,
     outputs: row.outputs ? (JSON.parse(row.outputs) as Record<string, string>) : {},
+    gate: row.gate ? (JSON.parse(row.gate) as Record<string, unknown>) : null,
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
@@ -132,4 +135,15 @@ export async function listRunViews(db: Db, opts: { repo?: string; limit?: number
   if (opts.repo) q = q.where("repos.name", "=", opts.repo);
   const rows = await q.execute();
   return rows.map((r) => runView(r, r.repo_name));
+}
+
+/** Jobs waiting for an environment's approval, oldest first. */
+export async function listWaitingJobs(db: Db): Promise<JobView[]> {
+  const rows = await db
+    .selectFrom("jobs")
+    .selectAll()
+    .where("state", "=", "waiting_approval")
+    .orderBy("created_at")
+    .execute();
+  return rows.map(jobView);
 }

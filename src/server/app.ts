@@ -6,6 +6,7 @@ import type { Clock } from "../clock.js";
 import type { Controller } from "../controller/controller.js";
 import type { App, ServerContext } from "./context.js";
 import { notFoundProblem, problemContentType, toProblem } from "./problem.js";
+import { approvalRoutes } from "./routes/approvals.js";
 import { auditRoutes } from "./routes/audit.js";
 import { egressRoutes } from "./routes/egress.js";
 import { jobRoutes } from "./routes/jobs.js";
@@ -83,6 +84,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
       jobRoutes(typed, ctx);
       auditRoutes(typed, ctx);
       egressRoutes(typed, ctx);
+      approvalRoutes(typed, ctx);
       repoRoutes(typed, ctx);
       userRoutes(typed, ctx);
       tokenRoutes(typed, ctx);

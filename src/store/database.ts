@@ -6,6 +6,7 @@ import { AirlockError } from "../errors.js";
 import * as core0001 from "./migrations/0001_core.js";
 import * as egress0002 from "./migrations/0002_egress.js";
 import * as repoEgress0003 from "./migrations/0003_repo_egress.js";
+import * as environments0005 from "./migrations/0005_environments.js";
 import type { Database } from "./tables.js";
 
 export type Db = Kysely<Database>;
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   "0001_core": core0001,
   "0002_egress": egress0002,
   "0003_repo_egress": repoEgress0003,
+  "0005_environments": environments0005,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
@@ -45,7 +47,13 @@ export async function openSqlite(file: string): Promise<Db> {
 }
 
 export async function migrate(db: Db): Promise<void> {
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  // Domains add their migrations independently; each touches only its own tables, so one that
+  // lands with a lower number after a higher one has run is still safe to apply.
+  const { error, results } = await new Migrator({
+    db,
+    provider,
+    allowUnorderedMigrations: true,
+  }).migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
     throw new AirlockError(

@@ -46,6 +46,8 @@ export interface JobTable {
   detail: string | null;
   cancel_requested_at: string | null;
   outputs: string | null;
+  /** JSON of the environment gate snapshotted at intake; null for ungated jobs. */
+  gate: string | null;
   created_at: string;
   updated_at: string;
   started_at: string | null;
@@ -141,6 +143,30 @@ export interface EgressFlowTable {
   error: string | null;
 }
 
+export interface EnvironmentTable {
+  id: string;
+  repo_id: string;
+  name: string;
+  branches: string;
+  tags: string;
+  required_approvals: number;
+  approvers: string;
+  prevent_self_review: number;
+  wait_seconds: number;
+  approval_ttl_seconds: number;
+  created_at: string;
+}
+
+export interface ApprovalTable {
+  id: string;
+  job_id: string;
+  user_id: string;
+  user_name: string;
+  decision: string;
+  comment: string | null;
+  created_at: string;
+}
+
 export interface Database {
   repos: RepoTable;
   runs: RunTable;
@@ -153,4 +179,6 @@ export interface Database {
   api_tokens: ApiTokenTable;
   artifacts: ArtifactTable;
   egress_flows: EgressFlowTable;
+  environments: EnvironmentTable;
+  approvals: ApprovalTable;
 }

@@ -89,8 +89,15 @@ async function follow(client: AirlockClient, run: RunView, showLogs: boolean): P
     reported.add(job.id);
     printOutcome(job);
   };
+  const hinted = new Set<string>();
   const final = await client.waitForRun(run.id, (current) => {
     for (const job of current.jobs ?? []) {
+      if (job.state === "waiting_approval" && !hinted.has(job.id)) {
+        hinted.add(job.id);
+        process.stdout.write(
+          `${paint("yellow", `⏸ ${job.key} waits for approval`)} (environment ${String(job.gate?.environment)}, expires ${String(job.gate?.deadline)}): airlock approve ${job.id}\n`,
+        );
+      }
       const started = !["queued", "admitted", "waiting_approval", "denied", "skipped", "cancelled"].includes(
         job.state,
       );

@@ -3,7 +3,9 @@
  * `node --import tsx bench/lib/proxy-child.ts ROLE …` (see startChild in net.ts). In production the
  * proxy is a different process from the job's client, and the upstream is another machine; here
  * each runs in its own process so no two share an event loop with the client being timed.
- * A child prints one JSON line with its ports when it is ready, then serves until killed.
+ * A child prints one JSON line with its ports when it is ready, then serves until killed. The proxy
+ * also answers a `flows` line on stdin with one JSON line: what its FlowSink saw since the last
+ * ask (count, errors, p50/p99 of each protocol's connectMs: request parsed → upstream open).
  *
  *   source BYTES        upstreams on 127.0.0.1: `bulk` (sends BYTES, then ends), `bulkTls` (the
  *                       same over TLS, self-signed for bench.test), `tiny` (answers the first
@@ -15,6 +17,7 @@
  */
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createNetServer, connect as netConnect, type Server } from "node:net";
+import { createInterface } from "node:readline";
 import { createServer as createTlsServer } from "node:tls";
 import {
   compilePolicy,
@@ -24,8 +27,8 @@ import {
   type JobEgress,
 } from "../../src/network/proxy/index.js";
 import { selfSignedCert } from "../../src/network/proxy/test-support.js";
-
-export const BENCH_HOST = "bench.test";
+import { BENCH_HOST } from "./net.js";
+import { percentile } from "./stats.js";
 
 function listen(server: Server): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -92,10 +95,24 @@ async function proxy(ports: number[]): Promise<void> {
     runnerId: "rnr_bench",
     policy: compilePolicy({ allow: ports.map((p) => `${BENCH_HOST}:${p}`) }),
   };
+  const connectMs = new Map<string, number[]>();
+  let flows = 0;
+  const errors: string[] = [];
   const p = new EgressProxy({
     jobForClient: (addr) => (addr === "127.0.0.1" ? job : undefined),
-    // The production sink is a store write; the bench measures the data path, not SQLite.
-    sink: { record() {} },
+    // The production sink is a store write; the bench measures the data path, not SQLite. This
+    // one keeps a number per flow.
+    sink: {
+      record(f) {
+        flows++;
+        if (f.error || f.decision === "denied") errors.push(`${f.protocol} ${f.rule} ${f.error ?? ""}`);
+        if (f.connectMs !== null) {
+          const xs = connectMs.get(f.protocol) ?? [];
+          xs.push(f.connectMs);
+          connectMs.set(f.protocol, xs);
+        }
+      },
+    },
     resolver: async (host) => {
       if (host !== BENCH_HOST) throw Object.assign(new Error(`ENOTFOUND ${host}`), { code: "ENOTFOUND" });
       return ["127.0.0.1"];
@@ -107,6 +124,24 @@ async function proxy(ports: number[]): Promise<void> {
   const forward = await p.listen({ role: "forward", host: "127.0.0.1", port: 0 });
   const tls = await p.listen({ role: "tls", host: "127.0.0.1", port: 0, upstreamPort: ports[0] as number });
   ready({ forward: forward.port, tls: tls.port });
+  createInterface({ input: process.stdin }).on("line", (line) => {
+    if (line.trim() !== "flows") return;
+    const out = {
+      flows,
+      errors: errors.slice(0, 20),
+      errorCount: errors.length,
+      connectMs: Object.fromEntries(
+        [...connectMs].map(([k, xs]) => [
+          k,
+          { n: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99) },
+        ]),
+      ),
+    };
+    flows = 0;
+    errors.length = 0;
+    connectMs.clear();
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  });
 }
 
 async function relay(ports: number[]): Promise<void> {

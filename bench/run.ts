@@ -9,14 +9,30 @@ import { cpus, loadavg, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { auditThroughput } from "./audit-throughput.js";
+import { brokerExchange } from "./broker-exchange.js";
 import { concurrentJobs } from "./concurrent-jobs.js";
+import { identityThroughput } from "./identity-throughput.js";
 import { log, quick } from "./lib/env.js";
 import { type ResultRow, renderTable } from "./lib/stats.js";
 import type { Bench } from "./lib/types.js";
+import { maskerThroughput } from "./masker-throughput.js";
+import { networkSetup } from "./network-setup.js";
 import { policyLatency } from "./policy-latency.js";
+import { proxyConnectLatency } from "./proxy-connect-latency.js";
+import { proxyThroughput } from "./proxy-throughput.js";
 import { startOverhead } from "./start-overhead.js";
 
-const benches: Bench[] = [startOverhead, concurrentJobs, policyLatency, auditThroughput];
+const benches: Bench[] = [
+  startOverhead,
+  concurrentJobs,
+  policyLatency,
+  auditThroughput,
+  networkSetup,
+  proxyThroughput,
+  proxyConnectLatency,
+  identityThroughput,
+  brokerExchange,
+];
 
 async function machine() {
   const nproc = (() => {

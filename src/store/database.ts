@@ -6,6 +6,7 @@ import { AirlockError } from "../errors.js";
 import * as core0001 from "./migrations/0001_core.js";
 import * as egress0002 from "./migrations/0002_egress.js";
 import * as repoEgress0003 from "./migrations/0003_repo_egress.js";
+import * as identity0004 from "./migrations/0004_identity.js";
 import * as environments0005 from "./migrations/0005_environments.js";
 import type { Database } from "./tables.js";
 
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   "0001_core": core0001,
   "0002_egress": egress0002,
   "0003_repo_egress": repoEgress0003,
+  "0004_identity": identity0004,
   "0005_environments": environments0005,
 };
 

@@ -167,6 +167,36 @@ export interface ApprovalTable {
   created_at: string;
 }
 
+export interface SigningKeyTable {
+  kid: string;
+  alg: string;
+  public_jwk: string;
+  /** Sealed under the master key; null once the key has retired. */
+  private_key: string | null;
+  created_at: string;
+  retired_at: string | null;
+  expires_at: string | null;
+}
+
+export interface JobRequestTokenTable {
+  hash: string;
+  job_id: string;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
+export interface IdTokenTable {
+  jti: string;
+  job_id: string;
+  kid: string;
+  audience: string;
+  subject: string;
+  issued_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
 export interface Database {
   repos: RepoTable;
   runs: RunTable;
@@ -181,4 +211,7 @@ export interface Database {
   egress_flows: EgressFlowTable;
   environments: EnvironmentTable;
   approvals: ApprovalTable;
+  signing_keys: SigningKeyTable;
+  job_request_tokens: JobRequestTokenTable;
+  id_tokens: IdTokenTable;
 }

@@ -32,6 +32,7 @@ const benches: Bench[] = [
   proxyConnectLatency,
   identityThroughput,
   brokerExchange,
+  maskerThroughput,
 ];
 
 async function machine() {

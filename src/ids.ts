@@ -14,6 +14,7 @@ export const idPrefixes = [
   "flw",
   "env",
   "apv",
+  "lse",
 ] as const;
 export type IdPrefix = (typeof idPrefixes)[number];
 export type Id<P extends IdPrefix> = `${P}_${string}`;

@@ -50,6 +50,8 @@ export const configSchema = z
         transparentHttpPort: z.number().int().min(1).max(65535).default(3129),
         transparentTlsPort: z.number().int().min(1).max(65535).default(3130),
         dnsPort: z.number().int().min(1).max(65535).default(8053),
+        /** Airlock's job API (ID tokens, the secrets broker) on each job's host-end address. */
+        jobApiPort: z.number().int().min(1).max(65535).default(8481),
         /** Names Airlock's resolver answers itself (internal registries, git servers). */
         hosts: z.record(z.string(), z.array(z.string())).default({}),
         /** Destinations no job reaches whatever its allowlist (e.g. your LAN). */
@@ -62,9 +64,18 @@ export const configSchema = z
         transparentHttpPort: 3129,
         transparentTlsPort: 3130,
         dnsPort: 8053,
+        jobApiPort: 8481,
         hosts: {},
         denyCidrs: [],
       }),
+    identity: z
+      .object({
+        /** The `iss` of job ID tokens; relying parties fetch discovery and JWKS from here. */
+        issuer: z.string().default("http://127.0.0.1:8480"),
+        tokenLifetimeSeconds: z.number().int().min(30).max(3600).default(300),
+      })
+      .strict()
+      .default({ issuer: "http://127.0.0.1:8480", tokenLifetimeSeconds: 300 }),
     policyDir: z.string().optional(),
   })
   .strict();

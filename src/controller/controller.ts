@@ -10,6 +10,7 @@ import { createBwrapDriver, type SandboxDriver } from "../sandbox/index.js";
 import { type Db, openSqlite } from "../store/database.js";
 import { type ApprovalDecision, decideApproval } from "./approvals.js";
 import type { ControllerDeps } from "./deps.js";
+import { openIdentity } from "./job-identity.js";
 import { getJobRow, getRunRow, transitionJob } from "./job-store.js";
 import { acquireControllerLock } from "./lock.js";
 import { type RecoveryReport, recover } from "./recovery.js";
@@ -66,6 +67,7 @@ export class Controller {
       artifacts: new ArtifactStore(paths.artifacts),
       logger,
       egress: null,
+      identity: null,
     };
     const schedule = opts.schedule ?? true;
     let release: (() => void) | undefined;
@@ -89,7 +91,10 @@ export class Controller {
         throw err;
       }
     }
-    if (schedule) await startEgress(deps, paths.networkNames);
+    if (schedule) {
+      deps.identity = await openIdentity(db, config, deps.clock);
+      await startEgress(deps, paths.networkNames);
+    }
     const controller = new Controller(deps, release, schedule);
     try {
       await controller.recovery;
@@ -212,6 +217,7 @@ async function startEgress(deps: ControllerDeps, names: { table: string; prefix:
       pool: n.pool,
       ports: { forward: n.proxyPort, http: n.transparentHttpPort, tls: n.transparentTlsPort, dns: n.dnsPort },
       names,
+      airlockPorts: [n.jobApiPort],
       hosts: n.hosts,
       denyCidrs: n.denyCidrs,
     });

@@ -7,6 +7,7 @@ import type { EgressService } from "../network/index.js";
 import type { PolicyEngine } from "../policy/index.js";
 import type { SandboxDriver } from "../sandbox/index.js";
 import type { Db } from "../store/database.js";
+import type { ControllerIdentity } from "./job-identity.js";
 
 export type { Principal };
 
@@ -23,4 +24,6 @@ export interface ControllerDeps {
   egress: EgressService | null;
   /** Why `egress` is null. */
   egressUnavailable?: string;
+  /** Signing keys and issuer for job ID tokens; present whenever the controller schedules. */
+  identity: ControllerIdentity | null;
 }

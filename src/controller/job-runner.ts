@@ -1,16 +1,17 @@
 import { chown, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { recordAudit } from "../audit/log.js";
-import { AirlockError, isAirlockError } from "../errors.js";
+import { isAirlockError } from "../errors.js";
 import { LogPipeline } from "../logs/pipeline.js";
-import type { ProvisionedEgress } from "../network/index.js";
 import { getRepoById, type Repo } from "../repos/registry.js";
 import type { ExecResult, Sandbox } from "../sandbox/index.js";
+import { createMasker, SecretSet } from "../secrets/masker/index.js";
 import type { JobTable, RunTable } from "../store/tables.js";
 import { type ExecutionStatus, evaluateCondition, interpolate, type JobSpec } from "../workflow/index.js";
 import { effectiveEgress } from "./admission.js";
 import { expressionContext, githubContext, type StepRecord } from "./contexts.js";
 import type { ControllerDeps } from "./deps.js";
+import { type JobLink, provisionJobLink } from "./job-link.js";
 import { transitionJob } from "./job-store.js";
 import type { JobState } from "./states.js";
 import { downloadArtifact, uploadArtifact } from "./steps/artifacts.js";
@@ -44,11 +45,36 @@ type Outcome = Extract<JobState, "succeeded" | "failed" | "cancelled" | "timed_o
 export async function runJob(c: JobRunContext): Promise<Outcome> {
   const { deps, job, run, runnerId } = c;
   const spec = JSON.parse(job.spec) as StoredJobSpec;
-  const logs = new LogPipeline(deps.db, job.id, deps.clock, undefined, (err) =>
-    deps.logger.error({ jobId: job.id, runId: run.id, runnerId, err }, "could not store log lines"),
+  // Everything this job must never show in a log: tokens Airlock hands it, secrets, ::add-mask::.
+  const secrets = new SecretSet();
+  let credentialCount = 0;
+  const logs = new LogPipeline(
+    deps.db,
+    job.id,
+    deps.clock,
+    (stream) =>
+      createMasker(secrets, {
+        // Airlock's own lines carry no workflow commands; only the job's output may add masks.
+        addMask: stream !== "system",
+        onDetection: (d) => {
+          void recordAudit(
+            deps.db,
+            {
+              type: "log.credential_masked",
+              actor: runnerId,
+              runId: run.id,
+              jobId: job.id,
+              runnerId,
+              data: { kind: d.kind, stream },
+            },
+            deps.clock,
+          ).catch(() => undefined);
+        },
+      }),
+    (err) => deps.logger.error({ jobId: job.id, runId: run.id, runnerId, err }, "could not store log lines"),
   );
   let sandbox: Sandbox | undefined;
-  let egress: ProvisionedEgress | undefined;
+  let link: JobLink | undefined;
   let uid: number | undefined;
   let outcome: Outcome = "failed";
   let detail: string | null = null;
@@ -56,9 +82,16 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
   try {
     const repo = await getRepoById(deps.db, run.repo_id);
     uid = c.uids.acquire();
-    egress = await provisionEgress(c, effectiveEgress(spec, repo));
+    link = await provisionJobLink(deps, {
+      jobId: job.id,
+      runId: run.id,
+      runnerId,
+      egress: effectiveEgress(spec, repo),
+      idToken: spec.permissions?.["id-token"] === "write",
+      onCredential: (value) => secrets.addSecret(`airlock_credential_${++credentialCount}`, value),
+    });
     sandbox = await deps.driver.create({
-      ...(egress ? { network: { enterArgv: egress.enterArgv, resolvConf: egress.resolvConf } } : {}),
+      ...(link.network ? { network: link.network } : {}),
       jobId: job.id,
       workspaceDir: c.workspaceDir,
       uid,
@@ -81,12 +114,12 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
         patch: { started_at: deps.clock.now().toISOString() },
         data: {
           uid,
-          network: egress ? { ...effectiveEgress(spec, repo), jobAddr: egress.jobAddr } : "loopback only",
+          network: link.jobAddr ? { ...effectiveEgress(spec, repo), jobAddr: link.jobAddr } : "loopback only",
         },
       },
       deps.clock,
     );
-    const result = await executeSteps(c, spec, sandbox, logs, repo, egress?.env ?? {});
+    const result = await executeSteps(c, spec, sandbox, logs, repo, link.env);
     outcome = result.outcome;
     detail = result.detail;
     outputs = result.outputs;
@@ -100,7 +133,7 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
   } finally {
     await logs.close();
     await finish(c, outcome, detail, outputs);
-    await teardown(c, sandbox, uid, egress);
+    await teardown(c, sandbox, uid, link);
   }
   return outcome;
 }
@@ -277,32 +310,6 @@ function defaultEnv(github: ReturnType<typeof githubContext>, idx: number): Reco
   };
 }
 
-/**
- * A job gets a network of its own only when it may reach something: an allowlist to enforce, or
- * audit mode. Otherwise (no `egress:`, block, or enforce with nothing allowed) every step has a
- * private loopback-only network, which is the same outcome without building anything.
- */
-async function provisionEgress(
-  c: JobRunContext,
-  e: ReturnType<typeof effectiveEgress>,
-): Promise<ProvisionedEgress | undefined> {
-  if (e.mode === "block" || (e.mode === "enforce" && e.allow.length === 0)) return undefined;
-  if (!c.deps.egress) {
-    throw new AirlockError(
-      "SANDBOX_UNAVAILABLE",
-      `this job asks for egress (${e.mode}) but this host cannot build job networks: ${c.deps.egressUnavailable ?? "unknown reason"}`,
-      { hint: "run scripts/setup.sh (iproute2, nftables) and check that `nft list ruleset` works as root" },
-    );
-  }
-  return c.deps.egress.provision({
-    jobId: c.job.id,
-    runId: c.run.id,
-    runnerId: c.runnerId,
-    mode: e.mode,
-    allow: e.allow,
-  });
-}
-
 async function setStep(c: JobRunContext, idx: number, state: string, exitCode: number | null): Promise<void> {
   const now = c.deps.clock.now().toISOString();
   const patch =
@@ -352,7 +359,7 @@ async function teardown(
   c: JobRunContext,
   sandbox: Sandbox | undefined,
   uid: number | undefined,
-  egress: ProvisionedEgress | undefined,
+  link: JobLink | undefined,
 ): Promise<void> {
   let error: string | undefined;
   try {
@@ -364,7 +371,7 @@ async function teardown(
     if (uid !== undefined) c.uids.release(uid);
   }
   try {
-    await egress?.release();
+    await link?.release();
   } catch (err) {
     error = `${error ? `${error}; ` : ""}network: ${(err as Error).message}`;
     c.deps.logger.error({ jobId: c.job.id, runnerId: c.runnerId, err }, "network teardown failed");
@@ -378,7 +385,7 @@ async function teardown(
         actor: c.runnerId,
         data: error
           ? { error }
-          : { sandbox: sandbox ? "destroyed" : "none", network: egress ? "removed" : "none" },
+          : { sandbox: sandbox ? "destroyed" : "none", network: link?.jobAddr ? "removed" : "none" },
       },
       c.deps.clock,
     );

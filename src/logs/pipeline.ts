@@ -47,7 +47,7 @@ export class LogPipeline {
     private readonly db: Db,
     private readonly jobId: string,
     private readonly clock: Clock,
-    private readonly makeFilter: () => LogFilter = () => passThrough,
+    private readonly makeFilter: (stream: LogStream) => LogFilter = () => passThrough,
     private readonly onError: (err: unknown) => void = () => undefined,
   ) {}
 
@@ -64,7 +64,7 @@ export class LogPipeline {
       }
       text = decoder.write(chunk);
     }
-    this.emit(stepIdx, stream, this.filterFor(key).push(text));
+    this.emit(stepIdx, stream, this.filterFor(key, stream).push(text));
   }
 
   /** Ends a step's streams: releases what decoders and filters held back. */
@@ -72,9 +72,9 @@ export class LogPipeline {
     for (const stream of ["stdout", "stderr", "system"] as const) {
       const key = `${stepIdx}:${stream}`;
       const rest = this.decoders.get(key)?.end() ?? "";
-      const filter = this.filters.get(key);
-      if (!filter && !rest) continue;
-      const out = this.filterFor(key).push(rest) + this.filterFor(key).flush();
+      if (!this.filters.has(key) && !rest) continue;
+      const filter = this.filterFor(key, stream);
+      const out = filter.push(rest) + filter.flush();
       this.emit(stepIdx, stream, out);
       this.decoders.delete(key);
       this.filters.delete(key);
@@ -87,10 +87,10 @@ export class LogPipeline {
     await this.flush();
   }
 
-  private filterFor(key: string): LogFilter {
+  private filterFor(key: string, stream: LogStream): LogFilter {
     let filter = this.filters.get(key);
     if (!filter) {
-      filter = this.makeFilter();
+      filter = this.makeFilter(stream);
       this.filters.set(key, filter);
     }
     return filter;

@@ -122,3 +122,101 @@ export function runJobRequest(input: RunJobInput): CedarRequest {
     ],
   };
 }
+
+/**
+ * The claims of a verified job ID token that GetSecret decisions see. Structurally a subset of
+ * identity's JobClaims (so a verified payload passes as is); optional claims may be absent.
+ */
+export interface WorkloadClaims {
+  sub: string;
+  repository: string;
+  repository_owner: string;
+  ref: string;
+  ref_type: string;
+  ref_protected: string;
+  sha: string;
+  workflow: string;
+  workflow_ref: string;
+  job_workflow_ref: string;
+  run_id: string;
+  run_attempt: string;
+  actor: string;
+  event_name: string;
+  environment?: string | undefined;
+  runner_environment: string;
+  head_ref: string;
+  base_ref: string;
+}
+
+/** The claim names GetSecret's `context.claims` carries, in schema order. */
+export const WORKLOAD_CLAIM_NAMES = [
+  "sub",
+  "repository",
+  "repository_owner",
+  "ref",
+  "ref_type",
+  "ref_protected",
+  "sha",
+  "workflow",
+  "workflow_ref",
+  "job_workflow_ref",
+  "run_id",
+  "run_attempt",
+  "actor",
+  "event_name",
+  "environment",
+  "runner_environment",
+  "head_ref",
+  "base_ref",
+] as const satisfies readonly (keyof WorkloadClaims)[];
+
+export type SecretScopeKind = "org" | "repo" | "environment";
+
+export interface GetSecretInput {
+  /** The job the token was issued to (`job_…`) and the token's verified claims. */
+  workload: { jobId: string; claims: WorkloadClaims };
+  /** The stored secret the broker resolved; `repo`/`environment` are "" where the scope has none. */
+  secret: { name: string; scope: SecretScopeKind; org: string; repo: string; environment: string };
+}
+
+export function getSecretRequest(input: GetSecretInput): CedarRequest {
+  const c = input.workload.claims;
+  const claims: Record<string, string> = {};
+  // Only string claims cross into Cedar; anything else (a forged shape) reads as "".
+  for (const k of WORKLOAD_CLAIM_NAMES) {
+    const v = c[k];
+    claims[k] = typeof v === "string" ? v : "";
+  }
+  const isPullRequest = PULL_REQUEST_EVENTS.has(claims.event_name as string);
+  const principal = { type: `${ns}::Workload`, id: input.workload.jobId };
+  const repo = { type: `${ns}::Repo`, id: claims.repository as string };
+  const resource = { type: `${ns}::Secret`, id: secretEntityId(input.secret) };
+  const s = input.secret;
+  return {
+    principal,
+    action: { type: `${ns}::Action`, id: "GetSecret" },
+    resource,
+    context: {
+      claims,
+      isPullRequest,
+      // As for RunJob: a pull request's code never runs "from" a protected ref.
+      refProtected: claims.ref_protected === "true" && !isPullRequest,
+      hasEnvironment: claims.environment !== "",
+    },
+    entities: [
+      { uid: repo, attrs: { name: claims.repository as string }, parents: [] },
+      { uid: principal, attrs: { repo: { __entity: repo } }, parents: [repo] },
+      {
+        uid: resource,
+        attrs: { name: s.name, scope: s.scope, org: s.org, repo: s.repo, environment: s.environment },
+        parents: [],
+      },
+    ],
+  };
+}
+
+/** `org:acme:NAME`, `repo:acme/web:NAME`, `environment:acme/web:production:NAME`. */
+export function secretEntityId(s: GetSecretInput["secret"]): string {
+  const where = s.scope === "org" ? s.org : s.scope === "repo" ? s.repo : `${s.repo}:${s.environment}`;
+  return `${s.scope}:${where}:${s.name}`;
+}

@@ -34,4 +34,43 @@ when { context.privileged };
 @id("no-host-mounts")
 forbid (principal, action == Airlock::Action::"RunJob", resource)
 when { context.hasHostMounts };
+
+// Secrets (GetSecret). The principal is a running job (Workload), context.claims its verified ID
+// token. The broker only ever looks up the token's own org, repo and named environment; these
+// rules say the same in policy, so a user permit cannot widen it and a user forbid can narrow it.
+
+// A job may read its organisation's and repository's secrets, and an environment's secrets when
+// its token names that environment, unless something forbids it.
+@id("secret-scope-match")
+permit (principal, action == Airlock::Action::"GetSecret", resource)
+when {
+  (resource.scope == "org" && resource.org == context.claims.repository_owner) ||
+  (resource.scope == "repo" && resource.repo == context.claims.repository) ||
+  (resource.scope == "environment" &&
+    resource.repo == context.claims.repository &&
+    resource.environment == context.claims.environment)
+};
+
+// Never another organisation's or repository's secret, whatever a user permit says.
+@id("secret-outside-repository")
+forbid (principal, action == Airlock::Action::"GetSecret", resource)
+when {
+  (resource.scope == "org" && resource.org != context.claims.repository_owner) ||
+  (resource.scope != "org" && resource.repo != context.claims.repository)
+};
+
+// Pull-request code is untrusted: environment secrets are for deployments, never for PRs.
+@id("pull-request-no-environment-secrets")
+forbid (principal, action == Airlock::Action::"GetSecret", resource)
+when { context.isPullRequest && resource.scope == "environment" };
+
+// An environment's secrets go only to a job whose token names that environment.
+@id("secret-environment-mismatch")
+forbid (principal, action == Airlock::Action::"GetSecret", resource)
+when { resource.scope == "environment" && resource.environment != context.claims.environment };
+
+// As for RunJob's environment-requires-protected-ref: only a protected ref deploys.
+@id("environment-secrets-require-protected-ref")
+forbid (principal, action == Airlock::Action::"GetSecret", resource)
+when { resource.scope == "environment" && !context.refProtected };
 `;

@@ -6,7 +6,13 @@ import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import { AirlockError } from "../errors.js";
-import { type RunJobInput, runJobRequest } from "./context.js";
+import {
+  type CedarRequest,
+  type GetSecretInput,
+  getSecretRequest,
+  type RunJobInput,
+  runJobRequest,
+} from "./context.js";
 import type { LoadedPolicies } from "./load.js";
 import { SCHEMA_TEXT } from "./schema.js";
 import type { LoadedPolicy } from "./source.js";
@@ -26,6 +32,8 @@ export interface Decision {
 export interface PolicyEngine {
   readonly policies: readonly LoadedPolicy[];
   decideRunJob(input: RunJobInput): Decision;
+  /** May this job (its verified token's claims) read this stored secret? Deny by default. */
+  decideGetSecret(input: GetSecretInput): Decision;
 }
 
 const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex").slice(0, 32);
@@ -54,9 +62,7 @@ export function createPolicyEngine(loaded: LoadedPolicies): PolicyEngine {
   preparse(cedar.preparsePolicySet(setId, { staticPolicies }), "the policy set");
   const forbids = new Set(loaded.policies.filter((p) => p.effect === "forbid").map((p) => p.id));
 
-  function decideRunJob(input: RunJobInput): Decision {
-    const started = performance.now();
-    const req = runJobRequest(input);
+  function decide(started: number, req: CedarRequest): Decision {
     const answer = cedar.statefulIsAuthorized({
       ...req,
       preparsedPolicySetId: setId,
@@ -79,7 +85,15 @@ export function createPolicyEngine(loaded: LoadedPolicies): PolicyEngine {
     return { allowed: decision === "allow", reasons: [...diagnostics.reason], errors, durationUs };
   }
 
-  return { policies: loaded.policies, decideRunJob };
+  function decideRunJob(input: RunJobInput): Decision {
+    return decide(performance.now(), runJobRequest(input));
+  }
+
+  function decideGetSecret(input: GetSecretInput): Decision {
+    return decide(performance.now(), getSecretRequest(input));
+  }
+
+  return { policies: loaded.policies, decideRunJob, decideGetSecret };
 }
 
 /** The error admission raises for a denied decision. */

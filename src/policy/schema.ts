@@ -49,6 +49,58 @@ export const SCHEMA_TEXT = `namespace Airlock {
     context: RunJobContext,
   };
 
+  // A running job presenting its OIDC ID token to the secret broker; id is the \`job_…\` id the
+  // token was issued to. A member of its repo, so \`principal in Airlock::Repo::"acme/web"\` works.
+  entity Workload in [Repo] = {
+    repo: Repo,
+  };
+
+  // One stored secret as the broker resolved it. \`scope\` is "org", "repo" or "environment";
+  // \`repo\` and \`environment\` are "" where the scope has none.
+  entity Secret = {
+    name: String,
+    scope: String,
+    org: String,
+    repo: String,
+    environment: String,
+  };
+
+  // The verified ID token's claims, as GitHub names and spells them (every value a string, so
+  // \`ref_protected\` is "true" or "false"); absent optional claims are "".
+  type WorkloadClaims = {
+    sub: String,
+    repository: String,
+    repository_owner: String,
+    ref: String,
+    ref_type: String,
+    ref_protected: String,
+    sha: String,
+    workflow: String,
+    workflow_ref: String,
+    job_workflow_ref: String,
+    run_id: String,
+    run_attempt: String,
+    actor: String,
+    event_name: String,
+    environment: String,
+    runner_environment: String,
+    head_ref: String,
+    base_ref: String,
+  };
+
+  type GetSecretContext = {
+    claims: WorkloadClaims,
+    isPullRequest: Bool,
+    refProtected: Bool,
+    hasEnvironment: Bool,
+  };
+
+  action GetSecret appliesTo {
+    principal: Workload,
+    resource: Secret,
+    context: GetSecretContext,
+  };
+
   // Placeholders so user policies can already name them; their contexts grow when they are used.
   action ApproveJob appliesTo {
     principal: Actor,

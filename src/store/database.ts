@@ -8,6 +8,7 @@ import * as egress0002 from "./migrations/0002_egress.js";
 import * as repoEgress0003 from "./migrations/0003_repo_egress.js";
 import * as identity0004 from "./migrations/0004_identity.js";
 import * as environments0005 from "./migrations/0005_environments.js";
+import * as secrets0006 from "./migrations/0006_secrets.js";
 import type { Database } from "./tables.js";
 
 export type Db = Kysely<Database>;
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   "0003_repo_egress": repoEgress0003,
   "0004_identity": identity0004,
   "0005_environments": environments0005,
+  "0006_secrets": secrets0006,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -197,6 +197,32 @@ export interface IdTokenTable {
   revoked_at: string | null;
 }
 
+export interface SecretTable {
+  scope: string;
+  name: string;
+  kind: string;
+  org: string;
+  repo: string | null;
+  environment: string | null;
+  /** Sealed envelope JSON, never the plaintext. */
+  value: string;
+  version: number;
+  created_at: string;
+  created_by: string;
+  updated_at: string;
+  updated_by: string;
+}
+
+export interface SecretLeaseTable {
+  id: string;
+  job_id: string;
+  run_id: string;
+  names: string;
+  issued_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
 export interface Database {
   repos: RepoTable;
   runs: RunTable;
@@ -214,4 +240,6 @@ export interface Database {
   signing_keys: SigningKeyTable;
   job_request_tokens: JobRequestTokenTable;
   id_tokens: IdTokenTable;
+  secrets: SecretTable;
+  secret_leases: SecretLeaseTable;
 }

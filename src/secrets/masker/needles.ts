@@ -1,0 +1,113 @@
+/**
+ * From one secret value to the strings the automaton looks for ("needles"): the value itself, its
+ * lines, and the encodings a job is likely to print it in. Every needle is in normal form: the
+ * separator characters (space, tab, CR, LF) at its ends are trimmed and each run of them inside
+ * is one space. The automaton treats a run of separators in the log as one symbol (see
+ * automaton.ts), so the needle "a b" matches "a b", "a\nb", "a\r\nb" and "a \t b".
+ */
+
+export const MIN_SECRET_LENGTH = 6;
+/** Longest value accepted; its hex form is twice as long and the hold-back must cover it. */
+export const MAX_SECRET_LENGTH = 16 * 1024;
+
+/** The characters a log may turn a newline into; one run of them is one automaton symbol. */
+export function isSeparator(code: number): boolean {
+  return code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d;
+}
+
+const edges = /^[ \t\r\n]+|[ \t\r\n]+$/g;
+const runs = /[ \t\r\n]+/g;
+
+export function trimSeparators(s: string): string {
+  return s.replace(edges, "");
+}
+
+export function normalizeNeedle(s: string): string {
+  return trimSeparators(s).replace(runs, " ");
+}
+
+/**
+ * The part of base64(prefix ‖ bytes ‖ suffix) that depends on `bytes` alone, for a prefix of
+ * `offset` bytes (0, 1 or 2): characters whose six bits all fall inside `bytes`.
+ */
+export function base64Stable(bytes: Buffer, offset: 0 | 1 | 2): string {
+  const padded = Buffer.concat([Buffer.alloc(offset), bytes]);
+  const b64 = padded.toString("base64");
+  const first = Math.ceil((8 * offset) / 6);
+  const end = Math.floor((8 * (offset + bytes.length)) / 6);
+  return b64.slice(first, end);
+}
+
+function urlForms(v: string): string[] {
+  let enc: string;
+  try {
+    enc = encodeURIComponent(v);
+  } catch {
+    return []; // a lone surrogate has no UTF-8 form
+  }
+  return [
+    enc,
+    enc.replace(/%20/g, "+"), // application/x-www-form-urlencoded
+    enc.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()), // encoders that emit lower-case escapes
+  ];
+}
+
+function jsonForms(v: string): string[] {
+  const plain = JSON.stringify(v).slice(1, -1);
+  return [
+    plain,
+    // Encoders that escape everything outside ASCII (Python's json.dumps default) …
+    plain.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`),
+    // … and Go's encoding/json, which also escapes <, > and & for HTML safety.
+    plain.replace(/[<>&]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`),
+  ];
+}
+
+/** Which form of the value a needle is; kept for tests and diagnostics, never the value. */
+export type NeedleVariant = "raw" | "line" | "xtrace" | "base64" | "base64url" | "url" | "json" | "hex";
+
+export interface Needle {
+  text: string;
+  variant: NeedleVariant;
+}
+
+/**
+ * Every needle for one value, deduplicated, in normal form, none shorter than the minimum.
+ * Encodings are taken of the value as given and, if different, of the value with its edge
+ * whitespace trimmed (a secret read from a file often ends in a newline that `$(cat …)` drops).
+ */
+export function deriveNeedles(value: string): Needle[] {
+  const out = new Map<string, NeedleVariant>();
+  const add = (text: string, variant: NeedleVariant) => {
+    const n = normalizeNeedle(text);
+    if (n.length >= MIN_SECRET_LENGTH && !out.has(n)) out.set(n, variant);
+  };
+  const trimmed = trimSeparators(value);
+  add(trimmed, "raw");
+
+  const lines = trimmed.split(/\r\n|\r|\n/);
+  if (lines.length > 1) {
+    for (const line of lines) add(line, "line");
+    // `set -x` and similar tracers prefix continuation lines with PS4 ("+ ", "++ " when nested).
+    // A separator run is already flexible; the "+" is not, so spell out the two common depths.
+    const parts = lines.map(trimSeparators).filter((l) => l.length > 0);
+    add(parts.join("\n+ "), "xtrace");
+    add(parts.join("\n++ "), "xtrace");
+  }
+
+  const forms = trimmed === value ? [value] : [value, trimmed];
+  for (const form of forms) {
+    const bytes = Buffer.from(form, "utf8");
+    for (const offset of [0, 1, 2] as const) {
+      const b64 = base64Stable(bytes, offset);
+      add(b64, "base64");
+      add(b64.replace(/\+/g, "-").replace(/\//g, "_"), "base64url");
+    }
+    for (const u of urlForms(form)) add(u, "url");
+    for (const j of jsonForms(form)) add(j, "json");
+    const hex = bytes.toString("hex");
+    add(hex, "hex");
+    add(hex.toUpperCase(), "hex");
+  }
+  return [...out].map(([text, variant]) => ({ text, variant }));
+}

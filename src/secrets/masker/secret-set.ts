@@ -1,0 +1,86 @@
+import { AirlockError } from "../../errors.js";
+import { type Automaton, buildAutomaton } from "./automaton.js";
+import { deriveNeedles, MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, trimSeparators } from "./needles.js";
+
+/**
+ * The values one job must never show: the secrets it was given, the tokens Airlock minted for it
+ * (OIDC ID tokens, the request token) and whatever the job adds with `::add-mask::`. Mutable and
+ * shared by every log stream of the job; each change bumps `version`, and the automaton for a
+ * version is built once, on first use, and shared too.
+ */
+export class SecretSet {
+  private readonly values = new Map<string, string>(); // value -> first name it was added under
+  private needles: string[] = [];
+  private readonly known = new Set<string>();
+  private built: { version: number; automaton: Automaton } | undefined;
+  private _version = 0;
+
+  constructor(entries: Iterable<readonly [name: string, value: string]> = []) {
+    for (const [name, value] of entries) this.addSecret(name, value);
+  }
+
+  /**
+   * Adds a value to mask from now on. Refuses values whose non-whitespace core is shorter than
+   * MIN_SECRET_LENGTH: masking "abc" would shred ordinary log text and still not hide anything.
+   * The error names the secret, never its value.
+   */
+  addSecret(name: string, value: string): void {
+    const core = trimSeparators(value);
+    if (core.length < MIN_SECRET_LENGTH) {
+      throw new AirlockError(
+        "REQUEST_INVALID",
+        `secret ${JSON.stringify(name)} is too short to mask: ${core.length} characters, the minimum is ${MIN_SECRET_LENGTH}`,
+        {
+          hint: `use a value of at least ${MIN_SECRET_LENGTH} characters (not counting surrounding whitespace)`,
+          details: { name, length: core.length, minLength: MIN_SECRET_LENGTH },
+        },
+      );
+    }
+    if (value.length > MAX_SECRET_LENGTH) {
+      throw new AirlockError(
+        "REQUEST_INVALID",
+        `secret ${JSON.stringify(name)} is too long to mask: ${value.length} characters, the maximum is ${MAX_SECRET_LENGTH}`,
+        {
+          hint: "store large credentials as files and pass a short reference instead",
+          details: { name, length: value.length, maxLength: MAX_SECRET_LENGTH },
+        },
+      );
+    }
+    if (this.values.has(value)) return;
+    this.values.set(value, name);
+    for (const n of deriveNeedles(value)) {
+      if (!this.known.has(n.text)) {
+        this.known.add(n.text);
+        this.needles.push(n.text);
+      }
+    }
+    this._version++;
+  }
+
+  /** Bumped by every value actually added; streams compare it to know when to rescan. */
+  get version(): number {
+    return this._version;
+  }
+
+  get size(): number {
+    return this.values.size;
+  }
+
+  /** Names of the secrets held (values are never exposed). */
+  names(): string[] {
+    return [...new Set(this.values.values())];
+  }
+
+  /** Every derived needle, in normal form (for tests and the reference implementation). */
+  needleTexts(): readonly string[] {
+    return this.needles;
+  }
+
+  /** The automaton for the current version, built on first use. */
+  automaton(): Automaton {
+    if (this.built?.version !== this._version) {
+      this.built = { version: this._version, automaton: buildAutomaton(this.needles) };
+    }
+    return this.built.automaton;
+  }
+}

@@ -5,6 +5,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { AirlockError } from "../errors.js";
 import { type AddressPool, cidrContains, ipToInt, parseCidr } from "./address-pool.js";
+import { withHostNetworkLock } from "./host-lock.js";
 import { assertTableNames, DEFAULT_NAMES, jobNames } from "./names.js";
 import {
   ALWAYS_DENIED,
@@ -88,20 +89,24 @@ export function forgetBase(table: string): void {
 async function setupBase(names: TableNames): Promise<void> {
   assertTableNames(names);
   try {
-    const forwarding = (await readFile("/proc/sys/net/ipv4/ip_forward", "utf8")).trim() === "1";
-    let guard = !forwarding;
-    if (forwarding) {
-      // A predecessor may have switched forwarding on; its guard says the host did not forward.
-      const existing = await run([NFT, "list", "chain", "inet", names.table, "forward"]).catch(
-        () => undefined,
-      );
-      guard = existing?.stdout.includes(FORWARD_GUARD_COMMENT) ?? false;
-    }
-    await nftApply(baseScript(names, guard));
-    if (!forwarding) await writeFile("/proc/sys/net/ipv4/ip_forward", "1");
+    await withHostNetworkLock(async () => {
+      const forwarding = (await readFile("/proc/sys/net/ipv4/ip_forward", "utf8")).trim() === "1";
+      // Forwarding already on may be another installation's doing (or a predecessor's): its guard
+      // says the host did not forward. Carrying the guard too makes this installation one of those
+      // that switch forwarding back off, and only the last of them does (see reaper.ts).
+      const guard = !forwarding || (await anyForwardGuard());
+      await nftApply(baseScript(names, guard));
+      if (!forwarding) await writeFile("/proc/sys/net/ipv4/ip_forward", "1");
+    });
   } catch (e) {
     throw networkFailure("cannot set up the airlock nftables table", e);
   }
+}
+
+/** Whether any installation's table (any table at all) carries the forwarding guard. */
+export async function anyForwardGuard(): Promise<boolean> {
+  const { stdout } = await run([NFT, "list", "ruleset"]);
+  return stdout.includes(FORWARD_GUARD_COMMENT);
 }
 
 function assertPort(what: string, p: number): void {

@@ -44,6 +44,15 @@ describe("nft scripts", () => {
     expect(s).toContain("th dport 53 dnat ip to 10.213.0.1:5353");
     expect(s).toContain(`in_${n.short} ip daddr != 10.213.0.1 goto deny`);
     expect(s).toContain("tcp dport { 3128, 3129, 3130, 8443 } accept");
+    // Refusals at the host end are recorded like refused forwards: the flow log shows host probes.
+    expect(s).toContain(
+      `in_${n.short} ip daddr != 10.213.0.1 ct state new meta l4proto { tcp, udp } add @no_${n.short}`,
+    );
+    expect(s).toMatch(
+      new RegExp(
+        `in_${n.short} ct state new meta l4proto \\{ tcp, udp \\} add @no_${n.short} .*\\n.*in_${n.short} goto deny\\n`,
+      ),
+    );
     expect(s).toMatch(
       /ip daddr \{ 0\.0\.0\.0\/8, 127\.0\.0\.0\/8, 169\.254\.0\.0\/16, .*10\.213\.0\.0\/16, 192\.168\.0\.0\/16 \} goto deny/,
     );

@@ -131,9 +131,15 @@ export function addJobScript(n: TableNames, r: JobRules): string {
     rule(c.pre, `ip saddr ${J} meta l4proto { tcp, udp } th dport 53 dnat ip to ${H}:${r.dnsPort}`);
   }
 
-  // input: the host end address only, and on it only the ports Airlock serves this job.
+  const recordDenied = `ct state new meta l4proto { tcp, udp } add @${c.deniedFlows} { ${flowKey} }`;
+  const recordAllowed = `ct state new meta l4proto { tcp, udp } add @${c.allowedFlows} { ${flowKey} }`;
+
+  // input: the host end address only, and on it only the ports Airlock serves this job. What is
+  // refused here (the host's other addresses, the gateway off Airlock's ports) is recorded too:
+  // a job probing the host is exactly what the flow log must show.
   rule(c.input, "meta nfproto ipv6 drop");
   rule(c.input, `ip saddr != ${J} goto deny`);
+  rule(c.input, `ip daddr != ${H} ${recordDenied}`);
   rule(c.input, `ip daddr != ${H} goto deny`);
   const tcpPorts =
     r.mode === "block"
@@ -142,11 +148,10 @@ export function addJobScript(n: TableNames, r: JobRules): string {
   const unique = [...new Set(tcpPorts)].sort((a, b) => a - b);
   if (unique.length > 0) rule(c.input, `tcp dport { ${unique.join(", ")} } accept`);
   if (r.mode !== "block") rule(c.input, `meta l4proto { tcp, udp } th dport ${r.dnsPort} accept`);
+  rule(c.input, recordDenied);
   rule(c.input, "goto deny");
 
   // forward: leaving the host. Never to the denied ranges; otherwise per mode.
-  const recordDenied = `ct state new meta l4proto { tcp, udp } add @${c.deniedFlows} { ${flowKey} }`;
-  const recordAllowed = `ct state new meta l4proto { tcp, udp } add @${c.allowedFlows} { ${flowKey} }`;
   rule(c.forward, "meta nfproto ipv6 drop");
   rule(c.forward, `ip saddr != ${J} goto deny`);
   rule(c.forward, `ip daddr { ${denied} } ${recordDenied}`);

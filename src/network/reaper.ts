@@ -3,7 +3,8 @@
  * removed without asking. Run it only before this controller creates its first job network.
  */
 import { writeFile } from "node:fs/promises";
-import { forgetBase } from "./job-network.js";
+import { withHostNetworkLock } from "./host-lock.js";
+import { anyForwardGuard, forgetBase } from "./job-network.js";
 import { assertTableNames, DEFAULT_NAMES } from "./names.js";
 import { FORWARD_GUARD_COMMENT, type TableNames } from "./nft.js";
 import { CommandError, IP, NFT, networkFailure, run } from "./run.js";
@@ -49,15 +50,18 @@ export async function reapNetworks(names: TableNames = DEFAULT_NAMES): Promise<N
       await run([IP, "netns", "del", ns]).catch(ignoreGone);
       report.namespaces.push(ns);
     }
-    const table = await run([NFT, "list", "table", "inet", names.table]).catch(() => undefined);
-    if (table) {
+    await withHostNetworkLock(async () => {
+      const table = await run([NFT, "list", "table", "inet", names.table]).catch(() => undefined);
+      if (!table) return;
       await run([NFT, "delete", "table", "inet", names.table]);
       report.tableRemoved = true;
-      if (table.stdout.includes(FORWARD_GUARD_COMMENT)) {
+      // Switch forwarding back off only as the last installation that relied on it: another one
+      // still carrying the guard has jobs that may pass traffic through right now.
+      if (table.stdout.includes(FORWARD_GUARD_COMMENT) && !(await anyForwardGuard())) {
         await writeFile("/proc/sys/net/ipv4/ip_forward", "0");
         report.forwardingRestored = true;
       }
-    }
+    });
   } catch (e) {
     throw networkFailure("cannot reap leftover job networks", e);
   } finally {

@@ -3,10 +3,11 @@
 #   bash scripts/setup.sh            system packages + npm ci + build
 #   bash scripts/setup.sh --system   system packages only
 # System packages: bubblewrap (the sandbox), util-linux (setpriv), git (checkouts), iproute2 and
-# nftables (per-job networks), tar. Needs root for apt-get; skips what is already installed.
+# nftables (per-job networks), tar, curl (the egress e2e tests fetch with it inside jobs).
+# Needs root for apt-get; skips what is already installed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-packages=(bubblewrap util-linux git iproute2 nftables tar ca-certificates)
+packages=(bubblewrap util-linux git iproute2 nftables tar ca-certificates curl)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -8,6 +8,7 @@ import type { LogLine } from "../logs/pipeline.js";
 import type { Flow, Suggestion } from "../network/proxy/index.js";
 import type { Environment, EnvironmentInput } from "../repos/environments.js";
 import type { Repo } from "../repos/registry.js";
+import type { SecretInfo, SecretScope, SetSecretInput } from "../secrets/index.js";
 
 /**
  * Everything the CLI asks of Airlock. Two implementations: embedded (this process opens the store
@@ -35,6 +36,10 @@ export interface AirlockClient {
   listWaitingJobs(): Promise<JobView[]>;
   putEnvironment(input: EnvironmentInput): Promise<Environment>;
   listEnvironments(repo: string): Promise<Environment[]>;
+  /** Stores a secret (sealed at rest); the value never comes back. */
+  setSecret(input: SetSecretInput): Promise<SecretInfo>;
+  listSecrets(scope?: SecretScope): Promise<SecretInfo[]>;
+  deleteSecret(input: { scope: SecretScope; name: string }): Promise<void>;
   addRepo(input: {
     name: string;
     source: string;

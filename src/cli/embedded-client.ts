@@ -23,6 +23,7 @@ import { type LogLine, readLogs } from "../logs/pipeline.js";
 import { auditedDestinations, listFlows, suggestAllowlist } from "../network/proxy/index.js";
 import { listEnvironments, putEnvironment } from "../repos/environments.js";
 import { listRepos, registerRepo } from "../repos/registry.js";
+import { deleteSecret, listSecrets, setSecret } from "../secrets/index.js";
 import type { AirlockClient } from "./client.js";
 
 const finishedJobStates = new Set(["torn_down", "denied", "skipped", "cancelled"]);
@@ -99,6 +100,11 @@ export async function createEmbeddedClient(
     listWaitingJobs: () => listWaitingJobs(db),
     putEnvironment: (input) => putEnvironment(db, input, principal.userName),
     listEnvironments: (repo) => listEnvironments(db, repo),
+    setSecret: (input) => setSecret(db, controller.deps.kek, input, principal.userName),
+    listSecrets: (scope) => listSecrets(db, scope),
+    deleteSecret: async (input) => {
+      await deleteSecret(db, input, principal.userName);
+    },
     addRepo: (input) => registerRepo(db, input, principal.userName),
     listRepos: () => listRepos(db),
     createUser: (input) => createUser(db, input as Parameters<typeof createUser>[1], principal),

@@ -9,6 +9,7 @@ import type { LogLine } from "../logs/pipeline.js";
 import type { Flow, Suggestion } from "../network/proxy/index.js";
 import type { Environment } from "../repos/environments.js";
 import type { Repo } from "../repos/registry.js";
+import type { SecretInfo } from "../secrets/index.js";
 import { isLoopbackHost } from "../server/loopback.js";
 import type { AirlockClient } from "./client.js";
 
@@ -160,6 +161,12 @@ export function createHttpClient(opts: HttpClientOptions): AirlockClient {
     putEnvironment: (input) => json<Environment>("PUT", "/environments", anyObject, input),
     listEnvironments: (repo) =>
       json<Environment[]>("GET", `/environments${query({ repo })}`, z.array(anyObject)),
+    setSecret: (input) => json<SecretInfo>("PUT", "/secrets", anyObject, input),
+    listSecrets: (scope) =>
+      json<SecretInfo[]>("POST", "/secrets/list", z.array(anyObject), scope ? { scope } : {}),
+    deleteSecret: async (input) => {
+      await json("POST", "/secrets/delete", anyObject, input);
+    },
     addRepo: (input) => json<Repo>("POST", "/repos", anyObject, input),
     listRepos: () => json<Repo[]>("GET", "/repos", z.array(anyObject)),
     createUser: (input) => json<UserInfo>("POST", "/users", anyObject, input),

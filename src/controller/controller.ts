@@ -4,6 +4,7 @@ import { appendAudit, recordAudit } from "../audit/log.js";
 import type { Principal } from "../auth/principal.js";
 import { type Clock, systemClock } from "../clock.js";
 import { type Config, dataPaths } from "../config/config.js";
+import { loadMasterKey } from "../identity/index.js";
 import { EgressService } from "../network/index.js";
 import { createPolicyEngine, loadPolicies } from "../policy/index.js";
 import { createBwrapDriver, type SandboxDriver } from "../sandbox/index.js";
@@ -67,6 +68,7 @@ export class Controller {
       artifacts: new ArtifactStore(paths.artifacts),
       logger,
       egress: null,
+      kek: loadMasterKey({ dataDir: config.dataDir }),
       identity: null,
     };
     const schedule = opts.schedule ?? true;
@@ -92,7 +94,7 @@ export class Controller {
       }
     }
     if (schedule) {
-      deps.identity = await openIdentity(db, config, deps.clock);
+      deps.identity = await openIdentity(db, deps.kek, config, deps.clock);
       await startEgress(deps, paths.networkNames);
     }
     const controller = new Controller(deps, release, schedule);

@@ -3,6 +3,7 @@ import type { ArtifactStore } from "../artifacts/store.js";
 import type { Principal } from "../auth/principal.js";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config/config.js";
+import type { KeyEncryptionKey } from "../identity/index.js";
 import type { EgressService } from "../network/index.js";
 import type { PolicyEngine } from "../policy/index.js";
 import type { SandboxDriver } from "../sandbox/index.js";
@@ -24,6 +25,8 @@ export interface ControllerDeps {
   egress: EgressService | null;
   /** Why `egress` is null. */
   egressUnavailable?: string;
+  /** The master key: seals secrets and signing keys at rest. */
+  kek: KeyEncryptionKey;
   /** Signing keys and issuer for job ID tokens; present whenever the controller schedules. */
   identity: ControllerIdentity | null;
 }

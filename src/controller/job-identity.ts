@@ -3,7 +3,6 @@ import type { Config } from "../config/config.js";
 import {
   type JobClaimsInput,
   type KeyEncryptionKey,
-  loadMasterKey,
   normalizeIssuer,
   SigningKeys,
 } from "../identity/index.js";
@@ -20,8 +19,12 @@ export interface ControllerIdentity {
   issuer: string;
 }
 
-export async function openIdentity(db: Db, config: Config, clock: Clock): Promise<ControllerIdentity> {
-  const kek = loadMasterKey({ dataDir: config.dataDir });
+export async function openIdentity(
+  db: Db,
+  kek: KeyEncryptionKey,
+  config: Config,
+  clock: Clock,
+): Promise<ControllerIdentity> {
   const keys = new SigningKeys(db, {
     kek,
     clock,

@@ -4,6 +4,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fas
 import { authorize, type Permission } from "../auth/index.js";
 import type { Clock } from "../clock.js";
 import type { Controller } from "../controller/controller.js";
+import { discoveryDocument, discoveryPath, jwksPath } from "../identity/index.js";
 import type { App, ServerContext } from "./context.js";
 import { notFoundProblem, problemContentType, toProblem } from "./problem.js";
 import { approvalRoutes } from "./routes/approvals.js";
@@ -12,6 +13,7 @@ import { egressRoutes } from "./routes/egress.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { repoRoutes } from "./routes/repos.js";
 import { runRoutes } from "./routes/runs.js";
+import { secretRoutes } from "./routes/secrets.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { userRoutes } from "./routes/users.js";
 
@@ -77,6 +79,19 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
 
   app.get("/healthz", { config: { access: "public" } }, async () => ({ ok: true }));
 
+  // OIDC discovery and keys: public by design, read by clouds' web-identity federation.
+  app.get(discoveryPath, { config: { access: "public" } }, async (_req, reply) => {
+    const identity = ctx.controller.deps.identity;
+    if (!identity) return reply.code(404).type(problemContentType).send(notFoundProblem(_req));
+    return discoveryDocument(identity.issuer);
+  });
+  app.get(jwksPath, { config: { access: "public" } }, async (req, reply) => {
+    const identity = ctx.controller.deps.identity;
+    if (!identity) return reply.code(404).type(problemContentType).send(notFoundProblem(req));
+    reply.header("cache-control", "public, max-age=60");
+    return identity.keys.jwks();
+  });
+
   app.register(
     async (api) => {
       const typed = api.withTypeProvider<ZodTypeProvider>() as unknown as App;
@@ -86,6 +101,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
       egressRoutes(typed, ctx);
       approvalRoutes(typed, ctx);
       repoRoutes(typed, ctx);
+      secretRoutes(typed, ctx);
       userRoutes(typed, ctx);
       tokenRoutes(typed, ctx);
     },

@@ -17,8 +17,10 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import Database from "better-sqlite3";
 import type { AuditRecord } from "../../src/audit/events.js";
 import type { JobView, RunView } from "../../src/controller/views.js";
+import type { Flow } from "../../src/network/proxy/flow-log.js";
 
 export const cliPath = resolve("bin/airlock.js");
 /** The default config hands job uids out from here upward. */
@@ -38,23 +40,41 @@ export interface BackgroundCli {
   exited: Promise<CliResult>;
 }
 
-function cliEnv(dataDir: string): NodeJS.ProcessEnv {
+function cliEnv(dataDir: string, extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, AIRLOCK_DATA_DIR: dataDir, NO_COLOR: "1" };
   // An operator's shell must not turn these tests into calls to a real server.
   delete env.AIRLOCK_SERVER;
   delete env.AIRLOCK_TOKEN;
   delete env.AIRLOCK_CONFIG;
-  return env;
+  delete env.AIRLOCK_LOG_LEVEL;
+  return { ...env, ...extra };
+}
+
+export interface AirlockOptions {
+  /** Written as the installation's config file (AIRLOCK_CONFIG), e.g. `{ network: { pool } }`. */
+  config?: Record<string, unknown>;
+  /** More environment for every CLI call, e.g. `{ AIRLOCK_LOG_LEVEL: "info" }`. */
+  env?: Record<string, string>;
 }
 
 /** One embedded Airlock installation: a fresh data dir (0711, so job uids can reach workspaces). */
 export class Airlock {
-  private constructor(readonly dataDir: string) {}
+  private constructor(
+    readonly dataDir: string,
+    private readonly env: Record<string, string> = {},
+  ) {}
 
-  static create(name: string): Airlock {
+  static create(name: string, opts: AirlockOptions = {}): Airlock {
     const dir = mkdtempSync(join(tmpdir(), `airlock-e2e-${name}-`));
     chmodSync(dir, 0o711);
-    return new Airlock(dir);
+    const env = { ...opts.env };
+    if (opts.config) {
+      // JSON is YAML: no second serialiser needed.
+      const file = join(dir, "config.yml");
+      writeFileSync(file, `${JSON.stringify(opts.config, null, 2)}\n`);
+      env.AIRLOCK_CONFIG = file;
+    }
+    return new Airlock(dir, env);
   }
 
   get database(): string {
@@ -72,7 +92,7 @@ export class Airlock {
 
   start(args: string[]): BackgroundCli {
     const child = spawn(process.execPath, [cliPath, ...args], {
-      env: cliEnv(this.dataDir),
+      env: cliEnv(this.dataDir, this.env),
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -124,6 +144,30 @@ export class Airlock {
       .split("\n")
       .filter((l) => l.trim())
       .map((l) => JSON.parse(l) as AuditRecord);
+  }
+
+  egressFlows(jobId: string): Promise<Flow[]> {
+    return this.json<Flow[]>("egress", "flows", jobId);
+  }
+
+  /**
+   * Reads the installation's database directly (read-only), for aggregate checks that would
+   * otherwise take one CLI process per job.
+   */
+  query<T>(sql: string, ...params: unknown[]): T[] {
+    const db = new Database(this.database, { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare(sql).all(...params) as T[];
+    } finally {
+      db.close();
+    }
+  }
+
+  /** A job's step output as `airlock logs` prints it. */
+  async logs(jobId: string): Promise<string> {
+    const r = await this.cli("logs", jobId);
+    if (r.status !== 0) throw new Error(`airlock logs ${jobId} exited ${r.status}: ${r.stderr}`);
+    return r.stdout;
   }
 
   /** The host uid a job ran as, from its `job.running` audit record. */

@@ -5,6 +5,7 @@ import { registerAudit } from "./commands/audit.js";
 import { registerEgress } from "./commands/egress.js";
 import { registerRun } from "./commands/run.js";
 import { registerCancel, registerJob, registerLogs, registerRuns } from "./commands/runs.js";
+import { registerSecrets } from "./commands/secrets.js";
 import { registerServer } from "./commands/server.js";
 import { reportError } from "./output.js";
 
@@ -28,6 +29,7 @@ registerApprovals(program);
 registerEgress(program);
 registerRepo(program);
 registerUsers(program);
+registerSecrets(program);
 registerServer(program);
 
 try {

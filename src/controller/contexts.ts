@@ -38,6 +38,8 @@ export function expressionContext(parts: {
   needs: Record<string, unknown>;
   steps: Record<string, StepRecord>;
   jobStatus: ExecutionStatus;
+  /** Only where a step's own text is interpolated; job outputs and `if:` never see secrets. */
+  secrets?: Record<string, string>;
 }): ExpressionContext {
   return {
     contexts: {
@@ -46,8 +48,7 @@ export function expressionContext(parts: {
       inputs: parts.inputs,
       needs: parts.needs,
       steps: parts.steps,
-      // Secrets arrive with the secrets broker; until then a job has none.
-      secrets: {},
+      secrets: parts.secrets ?? {},
       vars: {},
       job: { status: parts.jobStatus },
       runner: {

@@ -8,6 +8,7 @@ import {
   issueIdTokenForJob,
   parseBearer,
 } from "../identity/index.js";
+import { type BrokerDeps, exchange } from "../secrets/index.js";
 import type { Db } from "../store/database.js";
 
 /**
@@ -23,6 +24,7 @@ export interface JobApiDeps {
   issuer: Omit<IdentityIssuerDeps, "db" | "clock">;
   /** Called with every credential handed to a job, so its log masker hides it. */
   onCredential(jobId: string, value: string): void;
+  broker: BrokerDeps;
 }
 
 export interface JobApiListener {
@@ -104,6 +106,33 @@ async function handle(
       throw err;
     }
   }
+  if (req.method === "POST" && url.pathname === secretsExchangePath) {
+    let body: { secrets?: unknown; audience?: unknown };
+    try {
+      body = JSON.parse((await readBody(req)).toString("utf8")) as typeof body;
+    } catch {
+      return reply(res, 400, { message: 'the body must be JSON: {"secrets": ["NAME", …]}' });
+    }
+    if (!Array.isArray(body.secrets) || !body.secrets.every((n) => typeof n === "string")) {
+      return reply(res, 400, { message: "secrets must be a list of names" });
+    }
+    try {
+      const grant = await exchange(
+        deps.broker,
+        {
+          token: parseBearer(req.headers.authorization),
+          secrets: body.secrets as string[],
+          ...(typeof body.audience === "string" ? { audience: body.audience } : {}),
+        },
+        { expectJobId: job.jobId, audit: { ip: from } },
+      );
+      for (const value of Object.values(grant.secrets)) deps.onCredential(job.jobId, value);
+      return reply(res, 200, { leaseId: grant.leaseId, expiresAt: grant.expiresAt, secrets: grant.secrets });
+    } catch (err) {
+      if (isAirlockError(err)) return reply(res, err.status, { message: err.message, code: err.code });
+      throw err;
+    }
+  }
   await drain(req);
   reply(res, 404, { message: "not found" });
 }
@@ -112,6 +141,20 @@ function reply(res: ServerResponse, status: number, body: unknown, _err?: unknow
   if (res.headersSent) return void res.end();
   res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
   res.end(JSON.stringify(body));
+}
+
+/** Where a job exchanges its ID token (audience `<issuer>/secrets`) for a lease of named secrets. */
+export const secretsExchangePath = "/api/v1/secrets/exchange";
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of req) {
+    n += (chunk as Buffer).length;
+    if (n > maxBodyBytes) throw new AirlockError("REQUEST_INVALID", "request body too large");
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
 }
 
 async function drain(req: IncomingMessage): Promise<void> {

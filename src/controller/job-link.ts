@@ -1,11 +1,12 @@
 import { AirlockError } from "../errors.js";
-import { issueRequestToken, jobIdentityEnv, revokeJobTokens } from "../identity/index.js";
+import { issueRequestToken, jobIdentityEnv } from "../identity/index.js";
 import type { ProvisionedEgress } from "../network/index.js";
 import type { SandboxNetwork } from "../sandbox/index.js";
 import type { effectiveEgress } from "./admission.js";
 import type { ControllerDeps } from "./deps.js";
-import { type JobApiListener, listenJobApi } from "./job-api.js";
+import { type JobApiListener, listenJobApi, secretsExchangePath } from "./job-api.js";
 import { claimsInputFor } from "./job-identity.js";
+import { brokerAudience, brokerDeps } from "./job-secrets.js";
 
 /** Everything a job has beyond its sandbox: a network, Airlock's job API, the env that names them. */
 export interface JobLink {
@@ -69,12 +70,17 @@ export async function provisionJobLink(deps: ControllerDeps, req: JobLinkRequest
             claimsFor: async (jobId) => ({ input: await claimsInputFor(deps.db, jobId) }),
           },
           onCredential: (_jobId, value) => req.onCredential(value),
+          broker: brokerDeps(deps),
         },
         { jobId: req.jobId, jobAddr: egress.jobAddr, host: egress.hostAddr, port },
       );
       const issued = await issueRequestToken(deps.db, req.jobId, { clock: deps.clock });
       req.onCredential(issued.token);
-      Object.assign(env, jobIdentityEnv(`http://${egress.hostAddr}:${port}`, issued));
+      const base = `http://${egress.hostAddr}:${port}`;
+      Object.assign(env, jobIdentityEnv(base, issued), {
+        AIRLOCK_SECRETS_URL: `${base}${secretsExchangePath}`,
+        AIRLOCK_SECRETS_AUDIENCE: brokerAudience(identity.issuer),
+      });
     }
   } catch (err) {
     await api?.close();
@@ -87,8 +93,6 @@ export async function provisionJobLink(deps: ControllerDeps, req: JobLinkRequest
     jobAddr: egress.jobAddr,
     release: async () => {
       await api?.close();
-      // The request token and every ID token minted for the job die with it.
-      if (req.idToken) await revokeJobTokens(deps.db, req.jobId, { clock: deps.clock });
       await egress.release();
     },
   };

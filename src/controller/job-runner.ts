@@ -2,9 +2,11 @@ import { chown, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { recordAudit } from "../audit/log.js";
 import { isAirlockError } from "../errors.js";
+import { revokeJobTokens } from "../identity/index.js";
 import { LogPipeline } from "../logs/pipeline.js";
 import { getRepoById, type Repo } from "../repos/registry.js";
 import type { ExecResult, Sandbox } from "../sandbox/index.js";
+import { revokeJobLeases } from "../secrets/index.js";
 import { createMasker, SecretSet } from "../secrets/masker/index.js";
 import type { JobTable, RunTable } from "../store/tables.js";
 import { type ExecutionStatus, evaluateCondition, interpolate, type JobSpec } from "../workflow/index.js";
@@ -12,6 +14,7 @@ import { effectiveEgress } from "./admission.js";
 import { expressionContext, githubContext, type StepRecord } from "./contexts.js";
 import type { ControllerDeps } from "./deps.js";
 import { type JobLink, provisionJobLink } from "./job-link.js";
+import { resolveDeclaredSecrets } from "./job-secrets.js";
 import { transitionJob } from "./job-store.js";
 import type { JobState } from "./states.js";
 import { downloadArtifact, uploadArtifact } from "./steps/artifacts.js";
@@ -90,6 +93,9 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
       idToken: spec.permissions?.["id-token"] === "write",
       onCredential: (value) => secrets.addSecret(`airlock_credential_${++credentialCount}`, value),
     });
+    const declared = await resolveDeclaredSecrets(deps, job.id, spec.secrets, (value) =>
+      secrets.addSecret(`airlock_credential_${++credentialCount}`, value),
+    );
     sandbox = await deps.driver.create({
       ...(link.network ? { network: link.network } : {}),
       jobId: job.id,
@@ -119,7 +125,14 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
       },
       deps.clock,
     );
-    const result = await executeSteps(c, spec, sandbox, logs, repo, link.env);
+    const result = await executeSteps(c, spec, {
+      sandbox,
+      logs,
+      repo,
+      env: link.env,
+      uid,
+      secrets: declared,
+    });
     outcome = result.outcome;
     detail = result.detail;
     outputs = result.outputs;
@@ -138,15 +151,25 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
   return outcome;
 }
 
+/** What the steps of one job run with, once provisioning is done. */
+interface JobResources {
+  sandbox: Sandbox;
+  logs: LogPipeline;
+  repo: Repo;
+  /** Variables from the job's link: proxy settings, the ID-token request URL and token. */
+  env: Record<string, string>;
+  uid: number;
+  /** The job's declared secrets, for `${{ secrets.X }}`: a step sees only what it interpolates. */
+  secrets: Record<string, string>;
+}
+
 async function executeSteps(
   c: JobRunContext,
   spec: StoredJobSpec,
-  sandbox: Sandbox,
-  logs: LogPipeline,
-  repo: Repo,
-  networkEnv: Record<string, string>,
+  r: JobResources,
 ): Promise<{ outcome: Outcome; detail: string | null; outputs: Record<string, string> }> {
   const { deps, job, run } = c;
+  const { sandbox, logs, repo } = r;
   const deadline = deps.clock.now().getTime() + spec.timeoutMinutes * 60_000;
   const github = githubContext(run, repo.name, spec.id, spec.workflowName);
   const inputs = JSON.parse(run.inputs) as Record<string, string>;
@@ -159,7 +182,15 @@ async function executeSteps(
     const stepKey = step.id ?? `__step${idx}`;
     const baseEnv = { ...spec.workflowEnv, ...spec.env };
     const ctx = () =>
-      expressionContext({ github, env: baseEnv, inputs, needs: c.needs, steps, jobStatus: status });
+      expressionContext({
+        github,
+        env: baseEnv,
+        inputs,
+        needs: c.needs,
+        steps,
+        jobStatus: status,
+        secrets: r.secrets,
+      });
     if (c.signal.aborted) status = "cancelled";
     const timeLeft = deadline - deps.clock.now().getTime();
     if (status === "cancelled" || timeLeft <= 0 || !evaluateCondition(step.if, ctx())) {
@@ -179,10 +210,11 @@ async function executeSteps(
         job,
         repo,
         runnerId: c.runnerId,
+        uid: r.uid,
         sandbox,
         logs,
         stepIdx: idx,
-        env: { ...defaultEnv(github, idx), ...networkEnv, ...env },
+        env: { ...defaultEnv(github, idx), ...r.env, ...env },
         with: withArgs,
         timeoutMs: timeLeft,
         signal: c.signal,
@@ -369,6 +401,21 @@ async function teardown(
     c.deps.logger.error({ jobId: c.job.id, runnerId: c.runnerId, err }, "teardown failed");
   } finally {
     if (uid !== undefined) c.uids.release(uid);
+  }
+  try {
+    // Every token and lease the job held dies with it, whatever else fails here.
+    await revokeJobTokens(c.deps.db, c.job.id, { clock: c.deps.clock });
+    await revokeJobLeases(c.deps.db, c.job.id, {
+      actor: c.runnerId,
+      reason: "job ended",
+      clock: c.deps.clock,
+    });
+  } catch (err) {
+    error = `${error ? `${error}; ` : ""}credentials: ${(err as Error).message}`;
+    c.deps.logger.error(
+      { jobId: c.job.id, runnerId: c.runnerId, err },
+      "could not revoke the job's credentials",
+    );
   }
   try {
     await link?.release();

@@ -1,24 +1,32 @@
 import { AirlockError } from "../../errors.js";
 import { sinkFor } from "./paths.js";
+import { scriptFileInSandbox, writeStepScript } from "./step-files.js";
 import type { StepEnv, StepResult } from "./types.js";
 
-/** GitHub's shells, as argv around the script text; bash fails on the first error and in pipes. */
-export function shellArgv(shell: string | undefined, script: string): string[] {
+/**
+ * GitHub's shells, as argv around the script file; bash fails on the first error and in pipes.
+ * A custom shell is a template naming the file as `{0}`, e.g. `perl {0}`.
+ */
+export function shellArgv(shell: string | undefined, file: string): string[] {
   switch (shell ?? "bash") {
     case "bash":
-      return ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script];
+      return ["bash", "--noprofile", "--norc", "-eo", "pipefail", file];
     case "sh":
-      return ["sh", "-e", "-c", script];
+      return ["sh", "-e", file];
     case "python":
-      return ["python3", "-c", script];
+      return ["python3", file];
     case "node":
-      return ["node", "-e", script];
+      return ["node", file];
     default: {
-      // A custom template such as `perl {0}` would need the script in a file; not offered yet.
-      throw new AirlockError(
-        "WORKFLOW_INVALID",
-        `shell "${shell}" is not supported (use bash, sh, python or node)`,
-      );
+      const words = (shell ?? "").trim().split(/\s+/);
+      if (!words.includes("{0}")) {
+        throw new AirlockError(
+          "WORKFLOW_INVALID",
+          `shell "${shell}" is neither bash, sh, python nor node, nor a template with {0} for the script file`,
+          { hint: "e.g. shell: perl {0}" },
+        );
+      }
+      return words.map((w) => (w === "{0}" ? file : w));
     }
   }
 }
@@ -29,8 +37,15 @@ export async function runScript(
   shell: string | undefined,
   cwd: string,
 ): Promise<StepResult> {
+  writeStepScript(s.sandbox.workspaceDir, s.stepIdx, script, s.uid);
   return s.sandbox.exec(
-    { argv: shellArgv(shell, script), env: s.env, cwd, timeoutMs: s.timeoutMs, signal: s.signal },
+    {
+      argv: shellArgv(shell, scriptFileInSandbox(s.stepIdx)),
+      env: s.env,
+      cwd,
+      timeoutMs: s.timeoutMs,
+      signal: s.signal,
+    },
     sinkFor(s),
   );
 }

@@ -1,4 +1,14 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fchownSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 
 /** Where a step writes `name=value` lines for `steps.<id>.outputs`, as GITHUB_OUTPUT does. */
@@ -36,6 +46,34 @@ export function readStepOutputs(workspaceDir: string, stepIdx: number): Record<s
     const buf = Buffer.alloc(maxOutputBytes);
     const n = readSync(fd, buf, 0, maxOutputBytes, 0);
     return parseOutputs(buf.subarray(0, n).toString("utf8"));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function scriptFileInSandbox(stepIdx: number): string {
+  return `/workspace/${runnerDir}/step-${stepIdx}`;
+}
+
+/**
+ * Writes a step's script where the job can run it. Scripts go to a file, not argv: argv shows in
+ * the host's process list, and an interpolated `${{ secrets.X }}` must not. The same rules as
+ * for reading outputs apply: a real directory, no following links, nothing of the job running.
+ */
+export function writeStepScript(workspaceDir: string, stepIdx: number, script: string, uid: number): void {
+  const dir = join(workspaceDir, runnerDir);
+  const st = lstatSync(dir);
+  if (!st.isDirectory()) throw new Error(`${runnerDir} in the workspace is not a directory`);
+  const file = join(dir, `step-${stepIdx}`);
+  rmSync(file, { force: true });
+  const fd = openSync(
+    file,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  );
+  try {
+    writeSync(fd, script);
+    fchownSync(fd, uid, uid);
   } finally {
     closeSync(fd);
   }

@@ -11,6 +11,8 @@ export interface StepEnv {
   job: JobTable;
   repo: Repo;
   runnerId: string;
+  /** The job's host uid: files the controller puts in the workspace are the job's. */
+  uid: number;
   sandbox: Sandbox;
   logs: LogPipeline;
   stepIdx: number;

@@ -30,7 +30,7 @@ export interface Detection {
 
 export const MAX_LINE = 64 * 1024;
 /** A partial line is not released while it holds these: a PEM marker, a named AWS secret key. */
-const unsplittable = /-----|ccess_?[Kk]ey/;
+const unsplittable = /-----|ccess_?[Kk]ey|CCESS_KEY/;
 
 /**
  * A plain alternation of literals scans fast (irregexp finds the first characters quickly); the

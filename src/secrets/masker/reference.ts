@@ -6,12 +6,12 @@
  */
 import { MASK } from "./needle-stream.js";
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 export function referenceMask(needles: readonly string[], text: string): string {
   const spans: [number, number][] = [];
   for (const needle of needles) {
-    const re = new RegExp(needle.split(" ").map(escape).join("[ \\t\\r\\n]+"), "g");
+    const re = new RegExp(needle.split(" ").map(escapeRegExp).join("[ \\t\\r\\n]+"), "g");
     for (let m = re.exec(text); m !== null; m = re.exec(text)) {
       spans.push([m.index, m.index + m[0].length]);
       re.lastIndex = m.index + 1;

@@ -7,7 +7,7 @@ import { LogPipeline } from "../logs/pipeline.js";
 import { getRepoById, type Repo } from "../repos/registry.js";
 import type { ExecResult, Sandbox } from "../sandbox/index.js";
 import { revokeJobLeases } from "../secrets/index.js";
-import { createMasker, SecretSet } from "../secrets/masker/index.js";
+import { createMasker, maskText, SecretSet } from "../secrets/masker/index.js";
 import type { JobTable, RunTable } from "../store/tables.js";
 import { type ExecutionStatus, evaluateCondition, interpolate, type JobSpec } from "../workflow/index.js";
 import { effectiveEgress } from "./admission.js";
@@ -132,6 +132,7 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
       env: link.env,
       uid,
       secrets: declared,
+      mask: (text) => maskText(secrets, text),
     });
     outcome = result.outcome;
     detail = result.detail;
@@ -161,6 +162,8 @@ interface JobResources {
   uid: number;
   /** The job's declared secrets, for `${{ secrets.X }}`: a step sees only what it interpolates. */
   secrets: Record<string, string>;
+  /** Masks what the job's log masker hides (a secret, a token, an encoding of one), for text stored outside the log pipeline. */
+  mask(text: string): string;
 }
 
 async function executeSteps(
@@ -211,6 +214,7 @@ async function executeSteps(
         repo,
         runnerId: c.runnerId,
         uid: r.uid,
+        mask: r.mask,
         sandbox,
         logs,
         stepIdx: idx,
@@ -243,7 +247,7 @@ async function executeSteps(
     }
     logs.endStep(idx);
     const ok = result.exitCode === 0;
-    const outputs = ok ? readStepOutputs(sandbox.workspaceDir, idx) : {};
+    const outputs = ok ? maskValues(readStepOutputs(sandbox.workspaceDir, idx), r.mask) : {};
     const stepOutcome = result.cancelled ? "cancelled" : ok ? "success" : "failure";
     const conclusion = !ok && step.continueOnError ? "success" : stepOutcome;
     steps[stepKey] = { outputs, outcome: stepOutcome, conclusion };
@@ -279,12 +283,24 @@ async function executeSteps(
   const outputs: Record<string, string> = {};
   for (const [name, expr] of Object.entries(spec.outputs ?? {})) {
     try {
-      outputs[name] = interpolate(expr, finalCtx);
+      const value = interpolate(expr, finalCtx);
+      // Job outputs are stored and handed to dependent jobs, whose maskers do not know this job's
+      // secrets; like GitHub, drop an output that carries one rather than pass it on.
+      if (r.mask(value) !== value) {
+        logs.write(-1, "system", `Output ${name} skipped: it may contain a secret\n`);
+        continue;
+      }
+      outputs[name] = value;
     } catch (err) {
       logs.write(-1, "system", `Output ${name} could not be evaluated: ${(err as Error).message}\n`);
     }
   }
   return { outcome, detail, outputs };
+}
+
+/** Outputs are stored and passed to other jobs: a secret in one is masked, as GitHub does. */
+function maskValues(values: Record<string, string>, mask: (text: string) => string): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, mask(v)]));
 }
 
 function describeFailure(r: ExecResult): string {

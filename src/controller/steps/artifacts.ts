@@ -14,6 +14,12 @@ const uploadLimits = { maxBytes: 10 * 1024 * 1024 * 1024, maxFiles: 100_000 };
  */
 export async function uploadArtifact(s: StepEnv): Promise<StepResult> {
   const name = (s.with.name ?? "artifact").trim();
+  if (s.mask(name) !== name) {
+    throw new AirlockError(
+      "WORKFLOW_INVALID",
+      "the artifact name contains a secret; artifact metadata is never masked, so it is refused",
+    );
+  }
   if (!/^[\w.-]{1,100}$/.test(name))
     throw new AirlockError(
       "WORKFLOW_INVALID",

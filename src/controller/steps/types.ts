@@ -11,6 +11,8 @@ export interface StepEnv {
   job: JobTable;
   repo: Repo;
   runnerId: string;
+  /** Masks what the job must never show, for text that leaves the log pipeline (names, outputs). */
+  mask(text: string): string;
   /** The job's host uid: files the controller puts in the workspace are the job's. */
   uid: number;
   sandbox: Sandbox;

@@ -19,7 +19,7 @@
  * hardly ever branch, keep only their children: in BFS order a node's children have consecutive
  * ids, so a child list is a range [childStart, childEnd) and the edge label sits in `inCls`. A
  * miss there follows the failure link, which always ends in a dense state. All tables are typed
- * arrays: a 1,000-secret set (≈ 450k states) takes a few MB and a dense block capped at 4 MiB.
+ * arrays: a 1,000-secret set (≈ 250k states) takes a few MB, its dense block ~0.5 MB (capped at 4 MiB).
  */
 export const SEP = 1;
 const DENSE_DEPTH = 2;
@@ -39,6 +39,8 @@ export interface Automaton {
   readonly fail: Int32Array;
   /** Length in symbols of the longest needle ending in this state (own or via failure links). */
   readonly matchLen: Int32Array;
+  /** 1 where a trigger literal ends (own or via failure links). */
+  readonly trigger: Uint8Array;
   /** Length in symbols of the path from the root: how much text a partial match spans. */
   readonly depth: Int32Array;
   readonly states: number;
@@ -47,13 +49,18 @@ export interface Automaton {
 }
 
 /** `needles` must be in normal form (normalizeNeedle): no edge separators, single spaces inside. */
-export function buildAutomaton(needles: readonly string[]): Automaton {
+/**
+ * `triggers` are literals that mask nothing: the scanner only notes where they end, so the
+ * credential stage can skip text in which no credential can start (credentials.ts).
+ */
+export function buildAutomaton(needles: readonly string[], triggers: readonly string[] = []): Automaton {
   const classOf = new Uint16Array(65536);
   for (const c of [0x20, 0x09, 0x0a, 0x0d]) classOf[c] = SEP;
   let K = 2;
   let total = 1;
   let maxNeedle = 0;
-  for (const n of needles) {
+  const all = [...needles, ...triggers];
+  for (const n of all) {
     total += n.length;
     maxNeedle = Math.max(maxNeedle, n.length);
     for (let i = 0; i < n.length; i++) {
@@ -68,9 +75,11 @@ export function buildAutomaton(needles: readonly string[]): Automaton {
   const nextSibling = new Int32Array(total).fill(-1);
   const edgeCls = new Uint16Array(total);
   const ownLen = new Int32Array(total);
+  const ownTrigger = new Uint8Array(total);
   const tDepth = new Int32Array(total);
   let nodes = 1;
-  for (const n of needles) {
+  for (let ni = 0; ni < all.length; ni++) {
+    const n = all[ni] as string;
     let s = 0;
     for (let i = 0; i < n.length; i++) {
       const c = classOf[n.charCodeAt(i)] as number;
@@ -86,7 +95,8 @@ export function buildAutomaton(needles: readonly string[]): Automaton {
       }
       s = t;
     }
-    ownLen[s] = n.length;
+    if (ni < needles.length) ownLen[s] = n.length;
+    else ownTrigger[s] = 1;
   }
 
   // Breadth-first renumbering: old id -> new id, children of a node consecutive.
@@ -107,11 +117,13 @@ export function buildAutomaton(needles: readonly string[]): Automaton {
   const inCls = new Uint16Array(nodes);
   const depth = new Int32Array(nodes);
   const matchLen = new Int32Array(nodes);
+  const trigger = new Uint8Array(nodes);
   for (let i = 0; i < nodes; i++) {
     const old = order[i] as number;
     inCls[i] = edgeCls[old] as number;
     depth[i] = tDepth[old] as number;
     matchLen[i] = ownLen[old] as number;
+    trigger[i] = ownTrigger[old] as number;
   }
   const child = (s: number, c: number): number => {
     const end = childEnd[s] as number;
@@ -144,6 +156,7 @@ export function buildAutomaton(needles: readonly string[]): Automaton {
       }
       const fm = matchLen[fail[v] as number] as number;
       if (fm > (matchLen[v] as number)) matchLen[v] = fm;
+      if (trigger[fail[v] as number] === 1) trigger[v] = 1;
     }
     if (s < D) {
       const row = s * K;
@@ -156,12 +169,12 @@ export function buildAutomaton(needles: readonly string[]): Automaton {
     }
   }
   // Encode the dense block for the scanner's fast path: an entry is the target's row offset
-  // (t * K) when the target is dense and ends no needle, so one read and one sign test per
+  // (t * K) when the target is dense and ends no needle or trigger, so one read and one sign test per
   // character; anything else (a match, or a sparse target) is ~t and takes the slow path. Only
   // now are the rows final: a state's matchLen is settled when its parent is processed.
   for (let i = 0; i < dense.length; i++) {
     const t = dense[i] as number;
-    dense[i] = t < D && (matchLen[t] as number) === 0 ? t * K : ~t;
+    dense[i] = t < D && (matchLen[t] as number) === 0 && trigger[t] === 0 ? t * K : ~t;
   }
   const cls = K <= 256 ? Uint8Array.from(classOf) : classOf;
   return {
@@ -174,6 +187,7 @@ export function buildAutomaton(needles: readonly string[]): Automaton {
     inCls,
     fail,
     matchLen,
+    trigger,
     depth,
     states: nodes,
     maxNeedle,

@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { createMasker, type Detection, SecretSet } from "./index.js";
-import { feed, oneByOne } from "./test-helpers.js";
+import { feed, oneByOne } from "./test-support.js";
 
 interface CorpusCase {
   name: string;

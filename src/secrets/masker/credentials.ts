@@ -9,9 +9,14 @@
  * (inside a block every key-looking line is masked until the END line, so a block is never held
  * back whole). Text is released at line ends (LF or CR) and, within a line, up to its last space
  * or tab, since none of these formats contains one; a partial line holding a PEM marker or an
- * AWS secret key name is kept until it ends. A line longer than MAX_LINE is processed as if it ended there. Because the
- * automaton has already replaced registered values with `***`, a registered token is not also
- * reported as an unregistered one.
+ * AWS secret key name is kept until it ends. A line longer than MAX_LINE is processed as if it
+ * ended there. Because the automaton has already replaced registered values with `***`, a
+ * registered token is not also reported as an unregistered one.
+ *
+ * Cost: the automaton also looks for TRIGGERS, the literals every format starts with, in the same
+ * pass as the secrets, and tells this stage whether the text it released completed one. Most
+ * chunks hold none and pass here with no regex at all; a partial line that holds one is scanned
+ * again when it grows.
  */
 import { MASK } from "./needle-stream.js";
 
@@ -33,11 +38,25 @@ export const MAX_LINE = 64 * 1024;
 const unsplittable = /-----|ccess_?[Kk]ey|CCESS_KEY/;
 
 /**
- * A plain alternation of literals scans fast (irregexp finds the first characters quickly); the
- * look-behinds and repetitions of the full formats do not, so they only run, anchored, where a
- * trigger hit.
+ * Every format starts with (or, for the AWS secret key, is named with) one of these literals. The
+ * needle automaton scans for them in the same pass as the secrets and says whether a released
+ * chunk holds one; only then does this stage run its regexes. Keep `formats` in step.
  */
-const trigger = /eyJ|A[KS]IA|gh[pousr]_|github_pat_|xox[abposr]-|ccess_?[Kk]ey|CCESS_KEY|-----BEGIN/g;
+export const TRIGGERS: readonly string[] = [
+  "eyJ",
+  "AKIA",
+  "ASIA",
+  ..."pousr".split("").map((c) => `gh${c}_`),
+  "github_pat_",
+  ..."abposr".split("").map((c) => `xox${c}-`),
+  "ccess_key",
+  "ccess_Key",
+  "ccesskey",
+  "ccessKey",
+  "CCESS_KEY",
+  "-----BEGIN",
+];
+const trigger = new RegExp(TRIGGERS.map((t) => t.replace(/[-]/g, "\\$&")).join("|"), "g");
 const formats: { kind: CredentialKind; re: RegExp; before: RegExp }[] = [
   { kind: "jwt", re: /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/y, before: /[A-Za-z0-9_-]/ },
   { kind: "aws-access-key-id", re: /(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])/y, before: /[A-Za-z0-9]/ },
@@ -68,24 +87,41 @@ export class CredentialStage {
   /** The last character already scanned: a token must not start in the middle of a word. */
   private last = "";
   private inKey = false;
+  /** Whether the pending partial line holds a trigger literal. */
+  private pendingTrigger = false;
   /** Set by tokens(…, true): where the line holding a PEM header starts, or -1. */
   private pemLine = -1;
 
   constructor(private readonly report: (d: Detection) => void) {}
 
-  push(text: string): string {
+  /**
+   * `mayHoldCredential` false promises that `text` completes no trigger literal (see TRIGGERS);
+   * then, unless a PEM block or a pending trigger is open, lines pass without any regex.
+   */
+  push(text: string, mayHoldCredential = true): string {
     let s = this.pending.length > 0 ? this.pending + text : text;
+    const scan = mayHoldCredential || this.pendingTrigger || this.inKey;
     let out = "";
     let lastEol = s.length - 1;
     while (lastEol >= 0 && s.charCodeAt(lastEol) !== 0x0a && s.charCodeAt(lastEol) !== 0x0d) lastEol--;
     if (lastEol >= 0) {
-      out = this.lines(s.slice(0, lastEol + 1));
+      const block = s.slice(0, lastEol + 1);
+      if (scan) out = this.lines(block);
+      else {
+        out = block;
+        this.last = block[block.length - 1] as string;
+      }
       s = s.slice(lastEol + 1);
     }
     if (!this.inKey && !unsplittable.test(s)) {
       const ws = Math.max(s.lastIndexOf(" "), s.lastIndexOf("\t"));
       if (ws >= 0) {
-        out += this.tokens(s.slice(0, ws + 1));
+        const seg = s.slice(0, ws + 1);
+        if (scan) out += this.tokens(seg);
+        else {
+          out += seg;
+          this.last = seg[seg.length - 1] as string;
+        }
         s = s.slice(ws + 1);
       }
     }
@@ -94,6 +130,11 @@ export class CredentialStage {
       s = "";
     }
     this.pending = s;
+    // What stays pending is scanned again next time only if a trigger is in it.
+    if (scan) {
+      trigger.lastIndex = 0;
+      this.pendingTrigger = s.length > 0 && trigger.test(s);
+    }
     return out;
   }
 
@@ -102,6 +143,7 @@ export class CredentialStage {
     this.pending = "";
     const out = s.length > 0 ? this.line(s) : "";
     this.inKey = false;
+    this.pendingTrigger = false;
     this.last = "";
     return out;
   }

@@ -5,8 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { createMasker, SecretSet } from "./index.js";
-import { referenceMask } from "./reference.js";
-import { feed, oneByOne, prng, randomChunks } from "./test-helpers.js";
+import { feed, oneByOne, prng, randomChunks, referenceMask } from "./test-support.js";
 
 const ITERATIONS = 500;
 
@@ -80,6 +79,11 @@ describe("fuzz", () => {
     ];
     for (let iter = 0; iter < ITERATIONS; iter++) {
       const values = randomSecrets(rand);
+      // Secrets that share a prefix with a credential make the automaton hold a trigger back.
+      if (rand() < 0.3)
+        values.push(
+          `${pick(rand, ["AKIAIOSFODNN7EX", "eyJhbGciOiJIUzI1", "-----BEGIN PRIV"])}${randomString(rand, 3, "ab")}`,
+        );
       const make = () => new SecretSet(values.map((v, i) => [`S${i}`, v] as const));
       const text = randomLog(rand, make().needleTexts(), extra);
       const whole = feed(createMasker(make()), [text]);

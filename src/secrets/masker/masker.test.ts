@@ -2,8 +2,7 @@ import { describe, expect, it } from "vitest";
 import { AirlockError } from "../../errors.js";
 import { createMasker, type Detection, MASK, maskText, SecretSet } from "./index.js";
 import { base64Stable, deriveNeedles } from "./needles.js";
-import { referenceMask } from "./reference.js";
-import { feed, oneByOne } from "./test-helpers.js";
+import { feed, oneByOne, referenceMask } from "./test-support.js";
 
 const SECRET = "s3cr3t-V@lue/with+odd chars&=é";
 
@@ -30,6 +29,13 @@ describe("encodings", () => {
       expect(out).toBe(`value: ${MASK} end`);
     });
   }
+
+  it("masks the RFC 3986 strict URL form (Python's quote, Go's QueryEscape escape !'()* too)", () => {
+    const value = "it's (a) s3cr3t!*";
+    for (const encoded of ["it%27s%20%28a%29%20s3cr3t%21%2A", "it%27s+%28a%29+s3cr3t%21%2A"]) {
+      expect(feed(masker([value]).filter, [`value: ${encoded} end`])).toBe(`value: ${MASK} end`);
+    }
+  });
 
   for (const alignment of [0, 1, 2]) {
     for (const url of [false, true]) {

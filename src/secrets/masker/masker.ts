@@ -37,7 +37,7 @@ export function createMasker(secrets: SecretSet, options: MaskerOptions = {}): L
   const next = (s: string): void => {
     if (s.length === 0) return;
     const masked = needles.push(s);
-    out += creds ? creds.push(masked) : masked;
+    out += creds ? creds.push(masked, needles.releasedTrigger) : masked;
   };
   return {
     push(text: string): string {
@@ -50,7 +50,7 @@ export function createMasker(secrets: SecretSet, options: MaskerOptions = {}): L
       out = "";
       addMask?.flush(next);
       const rest = needles.flush();
-      out += creds ? creds.push(rest) + creds.flush() : rest;
+      out += creds ? creds.push(rest, needles.releasedTrigger) + creds.flush() : rest;
       return out;
     },
   };

@@ -33,6 +33,13 @@ export class NeedleStream {
   /** Matched spans, absolute [start, end), sorted, disjoint and not touching. */
   private spanStart: number[] = [];
   private spanEnd: number[] = [];
+  /** Absolute offsets of the last character of trigger literals not yet released, ascending. */
+  private triggerEnds: number[] = [];
+  /**
+   * Whether the text returned by the last push/flush completed a trigger literal (one of the
+   * strings every credential format starts with); without one the credential stage may skip it.
+   */
+  releasedTrigger = false;
 
   constructor(private readonly secrets: SecretSet) {
     this.auto = secrets.automaton();
@@ -61,12 +68,13 @@ export class NeedleStream {
     // Rescan what is held back with the new needles; the spans found before will be found again.
     this.state = 0;
     this.scanned = 0;
+    this.triggerEnds.length = 0;
     this.spanStart.length = 0;
     this.spanEnd.length = 0;
   }
 
   private scan(): void {
-    const { cls, K, D, dense, childStart, childEnd, inCls, fail, matchLen } = this.auto;
+    const { cls, K, D, dense, childStart, childEnd, inCls, fail, matchLen, trigger } = this.auto;
     const buf = this.buf;
     const n = buf.length;
     const off = this.off;
@@ -109,6 +117,7 @@ export class NeedleStream {
       }
       const m = matchLen[s] as number;
       if (m !== 0) this.addSpan(this.symbolStart(off + i, m), off + i + 1);
+      if (trigger[s] === 1) this.triggerEnds.push(off + i);
       r = s < D ? s * K : -1;
     }
     this.state = r >= 0 ? r / K : s;
@@ -158,6 +167,12 @@ export class NeedleStream {
       }
       if (end - cut > MAX_HOLD) cut = end;
     }
+    // A trigger counts once it is wholly released (no trigger holds a separator, so its text
+    // cannot be split between what the credential stage has and what is still held here).
+    let k = 0;
+    while (k < this.triggerEnds.length && (this.triggerEnds[k] as number) < cut) k++;
+    this.releasedTrigger = k > 0;
+    if (k > 0) this.triggerEnds.splice(0, k);
     if (cut === this.off) return "";
     let out = "";
     let p = this.off;

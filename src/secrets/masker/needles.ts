@@ -45,10 +45,15 @@ function urlForms(v: string): string[] {
   } catch {
     return []; // a lone surrogate has no UTF-8 form
   }
+  // RFC 3986 strict: encodeURIComponent leaves !'()* alone, but Python's quote(safe=""), Go's
+  // QueryEscape, PHP's rawurlencode and curl --data-urlencode escape them too.
+  const strict = enc.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return [
     enc,
     enc.replace(/%20/g, "+"), // application/x-www-form-urlencoded
     enc.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()), // encoders that emit lower-case escapes
+    strict,
+    strict.replace(/%20/g, "+"), // Python's quote_plus, Go's QueryEscape
   ];
 }
 

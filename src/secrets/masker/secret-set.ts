@@ -1,5 +1,6 @@
 import { AirlockError } from "../../errors.js";
 import { type Automaton, buildAutomaton } from "./automaton.js";
+import { TRIGGERS } from "./credentials.js";
 import { deriveNeedles, MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, trimSeparators } from "./needles.js";
 
 /**
@@ -79,7 +80,7 @@ export class SecretSet {
   /** The automaton for the current version, built on first use. */
   automaton(): Automaton {
     if (this.built?.version !== this._version) {
-      this.built = { version: this._version, automaton: buildAutomaton(this.needles) };
+      this.built = { version: this._version, automaton: buildAutomaton(this.needles, TRIGGERS) };
     }
     return this.built.automaton;
   }

@@ -4,7 +4,7 @@ import { newId } from "../ids.js";
 import type { Decision } from "../policy/index.js";
 import { findEnvironment, refAllowed } from "../repos/environments.js";
 import type { ResolvedRef } from "../repos/git-source.js";
-import { assertCommitOnRef, readWorkflowAt, resolveRef } from "../repos/git-source.js";
+import { assertCommitOnRef, GitSource, type WorkflowSource } from "../repos/git-source.js";
 import { isProtectedRef } from "../repos/protected-refs.js";
 import { getRepo, type Repo } from "../repos/registry.js";
 import type { JobTable, RunTable } from "../store/tables.js";
@@ -71,10 +71,18 @@ async function admitAndQueue(
 ): Promise<SubmittedRun> {
   const event = req.event ?? "push";
   const repo = await getRepo(deps.db, req.repo);
-  const resolved = await resolveRef(repo.source, req.ref);
-  const sha = req.sha ?? resolved.sha;
-  if (req.sha) await assertCommitOnRef(repo.source, req.sha, resolved);
-  const source = await readWorkflowAt(repo.source, sha, req.workflow);
+  const git = GitSource.open(repo.source);
+  let resolved: ResolvedRef;
+  let source: WorkflowSource;
+  let sha: string;
+  try {
+    resolved = await git.resolveRef(req.ref);
+    sha = req.sha ?? resolved.sha;
+    if (req.sha) await assertCommitOnRef(repo.source, req.sha, resolved);
+    source = await git.readWorkflow(sha, req.workflow);
+  } finally {
+    git.close();
+  }
   const workflowPath = source.path;
   const workflow = parseWorkflow(source.text, workflowPath);
   assertTriggeredBy(workflow, event, workflowPath);

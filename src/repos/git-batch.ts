@@ -2,6 +2,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { AirlockError } from "../errors.js";
 
 export interface GitObject {
+  oid: string;
   type: string;
   content: Buffer;
 }
@@ -44,11 +45,11 @@ export class GitBatch {
       .toString("utf8")
       .trim();
     if (header.endsWith(" missing") || header.endsWith(" ambiguous")) return null;
-    const [, type, size] = header.split(" ");
+    const [oid = "", type, size] = header.split(" ");
     const length = Number(size);
     if (!type || !Number.isInteger(length)) throw new Error(`unexpected git cat-file output: ${header}`);
     const body = await this.take((b) => (b.length >= length + 1 ? length + 1 : -1));
-    return { type, content: body.subarray(0, length) };
+    return { oid, type, content: body.subarray(0, length) };
   }
 
   close(): void {

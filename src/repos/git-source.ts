@@ -77,24 +77,12 @@ export interface ResolvedRef {
 
 /** Resolves a branch or tag (short or fully qualified) to the commit it points at. */
 export async function resolveRef(source: string, ref: string): Promise<ResolvedRef> {
-  assertReadableSource(source);
-  if (!/^[\w./-]+$/.test(ref) || ref.includes("..") || ref.startsWith("-")) {
-    throw new AirlockError("REF_NOT_FOUND", `"${ref}" is not a valid ref name`);
+  const git = GitSource.open(source);
+  try {
+    return await git.resolveRef(ref);
+  } finally {
+    git.close();
   }
-  const candidates = ref.startsWith("refs/") ? [ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`];
-  for (const candidate of candidates) {
-    try {
-      const sha = (await git(source, ["rev-parse", "--verify", "--quiet", `${candidate}^{commit}`])).trim();
-      if (!sha) continue;
-      const refType: RefType = candidate.startsWith("refs/tags/") ? "tag" : "branch";
-      return { ref: candidate, refType, name: candidate.replace(/^refs\/(heads|tags)\//, ""), sha };
-    } catch {
-      // Not this kind of ref; try the next.
-    }
-  }
-  throw new AirlockError("REF_NOT_FOUND", `ref "${ref}" does not exist in ${source}`, {
-    hint: "name an existing branch or tag (git branch -a / git tag)",
-  });
 }
 
 /** Checks that sha is a commit reachable from ref, for requests that pin both. */
@@ -115,14 +103,61 @@ export interface WorkflowSource {
 
 const workflowDirs = [".airlock/workflows", ".github/workflows"];
 
-/**
- * The workflow to run at sha: `path` if given, else the only one under .airlock/workflows/ or
- * .github/workflows/. One git process serves the listing and the read.
- */
+/** The workflow to run at sha: `path` if given, else the only one under the workflow folders. */
 export async function readWorkflowAt(source: string, sha: string, path?: string): Promise<WorkflowSource> {
-  assertReadableSource(source);
-  const batch = GitBatch.open(gitArgs(source, []), gitEnv);
+  const git = GitSource.open(source);
   try {
+    return await git.readWorkflow(sha, path);
+  } finally {
+    git.close();
+  }
+}
+
+/**
+ * One intake's view of a repository: ref resolution and workflow reads served by a single
+ * `git cat-file --batch` process, since every git start costs milliseconds each run pays before
+ * its first step.
+ */
+export class GitSource {
+  private constructor(
+    private readonly source: string,
+    private readonly batch: GitBatch,
+  ) {}
+
+  static open(source: string): GitSource {
+    assertReadableSource(source);
+    return new GitSource(source, GitBatch.open(gitArgs(source, []), gitEnv));
+  }
+
+  async resolveRef(ref: string): Promise<ResolvedRef> {
+    if (!/^[\w./-]+$/.test(ref) || ref.includes("..") || ref.startsWith("-")) {
+      throw new AirlockError("REF_NOT_FOUND", `"${ref}" is not a valid ref name`);
+    }
+    const candidates = ref.startsWith("refs/") ? [ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`];
+    for (const candidate of candidates) {
+      const commit = await this.batch.read(`${candidate}^{commit}`).catch((cause: unknown) => {
+        throw new AirlockError("REPO_UNAVAILABLE", `cannot read the git repository ${this.source}`, {
+          hint: "check that the registered source is still a git repository",
+          cause,
+        });
+      });
+      if (commit?.type !== "commit") continue;
+      const refType: RefType = candidate.startsWith("refs/tags/") ? "tag" : "branch";
+      return {
+        ref: candidate,
+        refType,
+        name: candidate.replace(/^refs\/(heads|tags)\//, ""),
+        sha: commit.oid,
+      };
+    }
+    throw new AirlockError("REF_NOT_FOUND", `ref "${ref}" does not exist in ${this.source}`, {
+      hint: "name an existing branch or tag (git branch -a / git tag)",
+    });
+  }
+
+  /** `path` if given, else the only workflow under .airlock/workflows/ or .github/workflows/. */
+  async readWorkflow(sha: string, path?: string): Promise<WorkflowSource> {
+    const batch = this.batch;
     let file = path;
     if (!file) {
       const files: string[] = [];
@@ -157,8 +192,10 @@ export async function readWorkflowAt(source: string, sha: string, path?: string)
       });
     }
     return { path: file, text: blob.content.toString("utf8") };
-  } finally {
-    batch.close();
+  }
+
+  close(): void {
+    this.batch.close();
   }
 }
 

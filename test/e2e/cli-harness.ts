@@ -57,6 +57,18 @@ export interface AirlockOptions {
   env?: Record<string, string>;
 }
 
+export interface CliCallOptions {
+  input?: string;
+  env?: Record<string, string>;
+}
+
+export interface RunningCliServer {
+  url: string;
+  background: BackgroundCli;
+  /** SIGTERM, then waits for the process to exit. */
+  stop(): Promise<void>;
+}
+
 /** One embedded Airlock installation: a fresh data dir (0711, so job uids can reach workspaces). */
 export class Airlock {
   private constructor(
@@ -90,11 +102,13 @@ export class Airlock {
     return existsSync(dir) ? readdirSync(dir) : [];
   }
 
-  start(args: string[]): BackgroundCli {
+  /** `input` is written to the CLI's stdin (e.g. a secret value); `env` adds to this call only. */
+  start(args: string[], opts: CliCallOptions = {}): BackgroundCli {
     const child = spawn(process.execPath, [cliPath, ...args], {
-      env: cliEnv(this.dataDir, this.env),
-      stdio: ["ignore", "pipe", "pipe"],
+      env: cliEnv(this.dataDir, { ...this.env, ...opts.env }),
+      stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
     let stdout = "";
     let stderr = "";
     child.stdout?.setEncoding("utf8").on("data", (d: string) => {
@@ -112,6 +126,55 @@ export class Airlock {
 
   cli(...args: string[]): Promise<CliResult> {
     return this.start(args).exited;
+  }
+
+  /** A CLI call with stdin input or extra environment (e.g. AIRLOCK_SERVER/AIRLOCK_TOKEN). */
+  cliWith(opts: CliCallOptions, ...args: string[]): Promise<CliResult> {
+    return this.start(args, opts).exited;
+  }
+
+  /**
+   * Starts `airlock server` on 127.0.0.1:`port` (0: any free port) and resolves once it prints its
+   * URL. The config's identity.issuer must name the same URL for its tokens to verify there.
+   */
+  async startServer(port = 0): Promise<RunningCliServer> {
+    const bg = this.start(["server", "--host", "127.0.0.1", "--port", String(port)]);
+    const url = await new Promise<string>((res, rej) => {
+      const timer = setTimeout(
+        () => rej(new Error(`server did not start: ${JSON.stringify(bg.output())}`)),
+        30_000,
+      );
+      const check = () => {
+        const m = /listening on (http:\/\/\S+)/.exec(bg.output().stdout);
+        if (m?.[1]) {
+          clearTimeout(timer);
+          res(m[1]);
+        }
+      };
+      bg.child.stdout?.on("data", check);
+      bg.exited.then((r) => {
+        clearTimeout(timer);
+        rej(new Error(`server exited ${r.status}: ${r.stderr}`));
+      }, rej);
+    });
+    return {
+      url,
+      background: bg,
+      stop: async () => {
+        if (bg.child.exitCode === null && bg.child.signalCode === null) bg.child.kill("SIGTERM");
+        await bg.exited;
+      },
+    };
+  }
+
+  /** The raw bytes of the database and its WAL and shared-memory files, as a process on the host reads them. */
+  databaseBytes(): Buffer {
+    return Buffer.concat(
+      ["", "-wal", "-shm"]
+        .map((suffix) => `${this.database}${suffix}`)
+        .filter((f) => existsSync(f))
+        .map((f) => readFileSync(f)),
+    );
   }
 
   /** Runs a command that must succeed and parses its JSON output. */

@@ -23,7 +23,15 @@ for (const { port, root } of config.http ?? []) {
     const url = new URL(req.url ?? "/", "http://x");
     // npm asks for scoped names percent-encoded; plain names are plain paths.
     const path = normalize(decodeURIComponent(url.pathname)).replace(/^(\.\.[/\\])+/, "");
-    record({ kind: "http", port, method: req.method, path: url.pathname, host: req.headers.host });
+    record({
+      kind: "http",
+      port,
+      method: req.method,
+      path: url.pathname,
+      host: req.headers.host,
+      // What a relying party is handed (a bearer ID token), for suites that verify it themselves.
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+    });
     let file = join(root, path);
     try {
       if (statSync(file).isDirectory()) file = join(file, "index.json");

@@ -28,6 +28,8 @@ export interface HostLogEntry {
   host?: string;
   name?: string;
   from?: string;
+  /** The request's Authorization header, when it had one. */
+  authorization?: string;
 }
 
 function ip(...args: string[]): string {

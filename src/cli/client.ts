@@ -4,6 +4,7 @@ import type { AuditVerification } from "../audit/verify.js";
 import type { IssuedToken, TokenInfo, UserInfo } from "../auth/index.js";
 import type { RunRequest } from "../controller/submit.js";
 import type { JobView, RunView } from "../controller/views.js";
+import type { SubjectCustomization } from "../identity/index.js";
 import type { LogLine } from "../logs/pipeline.js";
 import type { Flow, Suggestion } from "../network/proxy/index.js";
 import type { Environment, EnvironmentInput } from "../repos/environments.js";
@@ -40,6 +41,10 @@ export interface AirlockClient {
   setSecret(input: SetSecretInput): Promise<SecretInfo>;
   listSecrets(scope?: SecretScope): Promise<SecretInfo[]>;
   deleteSecret(input: { scope: SecretScope; name: string }): Promise<void>;
+  /** Which claims make up `sub` in the repository's ID tokens (null: GitHub's default). */
+  setOidcSubject(repo: string, customization: SubjectCustomization | null): Promise<Repo>;
+  /** Starts signing ID tokens with a new key; the old public key stays published until its tokens expire. */
+  rotateSigningKey(): Promise<{ created: string; retired: string | null }>;
   addRepo(input: {
     name: string;
     source: string;

@@ -18,11 +18,12 @@ import {
   type RunView,
 } from "../controller/views.js";
 import { AirlockError } from "../errors.js";
+import { SigningKeys } from "../identity/index.js";
 import { isId } from "../ids.js";
 import { type LogLine, readLogs } from "../logs/pipeline.js";
 import { auditedDestinations, listFlows, suggestAllowlist } from "../network/proxy/index.js";
 import { listEnvironments, putEnvironment } from "../repos/environments.js";
-import { listRepos, registerRepo } from "../repos/registry.js";
+import { listRepos, registerRepo, setOidcSubject } from "../repos/registry.js";
 import { deleteSecret, listSecrets, setSecret } from "../secrets/index.js";
 import type { AirlockClient } from "./client.js";
 
@@ -104,6 +105,15 @@ export async function createEmbeddedClient(
     listSecrets: (scope) => listSecrets(db, scope),
     deleteSecret: async (input) => {
       await deleteSecret(db, input, principal.userName);
+    },
+    setOidcSubject: (repo, customization) => setOidcSubject(db, repo, customization, principal.userName),
+    async rotateSigningKey() {
+      const keys = new SigningKeys(db, {
+        kek: controller.deps.kek,
+        maxTokenLifetimeSeconds: config.identity.tokenLifetimeSeconds,
+      });
+      const { created, retired } = await keys.rotate(principal.userName);
+      return { created: created.kid, retired: retired?.kid ?? null };
     },
     addRepo: (input) => registerRepo(db, input, principal.userName),
     listRepos: () => listRepos(db),

@@ -167,6 +167,10 @@ export function createHttpClient(opts: HttpClientOptions): AirlockClient {
     deleteSecret: async (input) => {
       await json("POST", "/secrets/delete", anyObject, input);
     },
+    setOidcSubject: (repo, customization) =>
+      json<Repo>("PUT", "/repos/oidc-subject", anyObject, { repo, customization }),
+    rotateSigningKey: () =>
+      json<{ created: string; retired: string | null }>("POST", "/identity/keys/rotate", anyObject, {}),
     addRepo: (input) => json<Repo>("POST", "/repos", anyObject, input),
     listRepos: () => json<Repo[]>("GET", "/repos", z.array(anyObject)),
     createUser: (input) => json<UserInfo>("POST", "/users", anyObject, input),

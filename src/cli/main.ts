@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { registerRepo, registerUsers } from "./commands/admin.js";
+import { registerIdentity, registerRepo, registerUsers } from "./commands/admin.js";
 import { registerApprovals } from "./commands/approvals.js";
 import { registerAudit } from "./commands/audit.js";
 import { registerEgress } from "./commands/egress.js";
@@ -28,6 +28,7 @@ registerAudit(program);
 registerApprovals(program);
 registerEgress(program);
 registerRepo(program);
+registerIdentity(program);
 registerUsers(program);
 registerSecrets(program);
 registerServer(program);

@@ -5,6 +5,7 @@ import {
   type KeyEncryptionKey,
   normalizeIssuer,
   SigningKeys,
+  type SubjectCustomization,
 } from "../identity/index.js";
 import { isProtectedRef } from "../repos/protected-refs.js";
 import { getRepoById } from "../repos/registry.js";
@@ -35,6 +36,18 @@ export async function openIdentity(
 }
 
 const pullRequestEvents = new Set(["pull_request", "pull_request_target"]);
+
+/** A job's claims and its repository's `sub` customization, as the issuer asks for them. */
+export async function tokenClaimsFor(
+  db: Db,
+  jobId: string,
+): Promise<{ input: JobClaimsInput; customization?: SubjectCustomization }> {
+  const input = await claimsInputFor(db, jobId);
+  const job = await getJobRow(db, jobId);
+  const run = await getRunRow(db, job.run_id);
+  const repo = await getRepoById(db, run.repo_id);
+  return repo.oidcSubject ? { input, customization: repo.oidcSubject } : { input };
+}
 
 /** What a job's ID token says about it, read from the store (never from the job). */
 export async function claimsInputFor(db: Db, jobId: string): Promise<JobClaimsInput> {

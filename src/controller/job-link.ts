@@ -5,7 +5,7 @@ import type { SandboxNetwork } from "../sandbox/index.js";
 import type { effectiveEgress } from "./admission.js";
 import type { ControllerDeps } from "./deps.js";
 import { type JobApiListener, listenJobApi, secretsExchangePath } from "./job-api.js";
-import { claimsInputFor } from "./job-identity.js";
+import { tokenClaimsFor } from "./job-identity.js";
 import { brokerAudience, brokerDeps } from "./job-secrets.js";
 
 /** Everything a job has beyond its sandbox: a network, Airlock's job API, the env that names them. */
@@ -67,7 +67,7 @@ export async function provisionJobLink(deps: ControllerDeps, req: JobLinkRequest
             keys: identity.keys,
             issuer: identity.issuer,
             lifetimeSeconds: deps.config.identity.tokenLifetimeSeconds,
-            claimsFor: async (jobId) => ({ input: await claimsInputFor(deps.db, jobId) }),
+            claimsFor: (jobId) => tokenClaimsFor(deps.db, jobId),
           },
           onCredential: (_jobId, value) => req.onCredential(value),
           broker: brokerDeps(deps),

@@ -2,7 +2,7 @@ import { AirlockError } from "../errors.js";
 import { checkIdToken, issueIdTokenForJob, issueRequestToken } from "../identity/index.js";
 import { type BrokerDeps, resolveJobSecrets } from "../secrets/index.js";
 import type { ControllerDeps } from "./deps.js";
-import { claimsInputFor } from "./job-identity.js";
+import { tokenClaimsFor } from "./job-identity.js";
 import type { StoredJobSpec } from "./job-runner.js";
 
 /** The broker's audience: tokens minted for anything else (a cloud) are never exchanged here. */
@@ -71,7 +71,7 @@ export async function resolveDeclaredSecrets(
       keys: identity.keys,
       issuer: identity.issuer,
       lifetimeSeconds: deps.config.identity.tokenLifetimeSeconds,
-      claimsFor: async (id) => ({ input: await claimsInputFor(deps.db, id) }),
+      claimsFor: (id) => tokenClaimsFor(deps.db, id),
     },
     { requestToken: request.token, audience: brokerAudience(identity.issuer) },
     { via: "provision" },

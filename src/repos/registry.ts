@@ -3,6 +3,7 @@ import type { Selectable } from "kysely";
 import { appendAudit } from "../audit/log.js";
 import { type Clock, systemClock } from "../clock.js";
 import { AirlockError } from "../errors.js";
+import { parseSubjectCustomization, type SubjectCustomization } from "../identity/claims.js";
 import { newId } from "../ids.js";
 import { parseRule } from "../network/proxy/allowlist.js";
 import type { Db } from "../store/database.js";
@@ -17,6 +18,8 @@ export interface Repo {
   protection: ProtectionRules;
   /** Egress allow entries every job of this repository gets, besides its own. */
   egressAllow: string[];
+  /** Which claims make up `sub` in this repository's ID tokens; null: GitHub's default. */
+  oidcSubject: SubjectCustomization | null;
   createdAt: string;
 }
 
@@ -54,6 +57,7 @@ export async function registerRepo(
     protected_branches: JSON.stringify(input.protectedBranches ?? ["main"]),
     protected_tags: JSON.stringify(input.protectedTags ?? []),
     egress_allow: JSON.stringify(input.egressAllow ?? []),
+    oidc_subject: null,
     created_at: clock.now().toISOString(),
   };
   return db.transaction().execute(async (trx) => {
@@ -87,6 +91,31 @@ export async function getRepo(db: Db, name: string): Promise<Repo> {
   return toRepo(row);
 }
 
+/** Sets (or with null, clears) the repository's ID-token subject customization; audited. */
+export async function setOidcSubject(
+  db: Db,
+  name: string,
+  customization: unknown,
+  actor: string,
+  clock: Clock = systemClock,
+): Promise<Repo> {
+  const parsed = customization === null ? null : parseSubjectCustomization(customization);
+  const repo = await getRepo(db, name);
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable("repos")
+      .set({ oidc_subject: parsed ? JSON.stringify(parsed) : null })
+      .where("id", "=", repo.id)
+      .execute();
+    await appendAudit(
+      trx,
+      { type: "repo.oidc_subject_set", actor, data: { repo: name, customization: parsed } },
+      clock,
+    );
+  });
+  return { ...repo, oidcSubject: parsed };
+}
+
 export async function getRepoById(db: Db, id: string): Promise<Repo> {
   const row = await db.selectFrom("repos").selectAll().where("id", "=", id).executeTakeFirst();
   if (!row) throw new AirlockError("NOT_FOUND", `repository ${id} is not registered`);
@@ -104,6 +133,7 @@ function toRepo(row: Selectable<RepoTable>): Repo {
     source: row.source,
     protection: { branches: JSON.parse(row.protected_branches), tags: JSON.parse(row.protected_tags) },
     egressAllow: JSON.parse(row.egress_allow) as string[],
+    oidcSubject: row.oidc_subject ? (JSON.parse(row.oidc_subject) as SubjectCustomization) : null,
     createdAt: row.created_at,
   };
 }

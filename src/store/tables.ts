@@ -12,6 +12,8 @@ export interface RepoTable {
   protected_tags: string;
   /** JSON array of egress allow entries every job of the repo gets. */
   egress_allow: Generated<string>;
+  /** JSON SubjectCustomization for job ID tokens; null for GitHub's default `sub`. */
+  oidc_subject: string | null;
   created_at: string;
 }
 

@@ -65,6 +65,55 @@ export function registerRepo(program: Command): void {
     });
 }
 
+export function registerIdentity(program: Command): void {
+  const repoCmd = program.commands.find((c) => c.name() === "repo") as Command;
+  repoCmd
+    .command("oidc-subject")
+    .description(
+      "choose which claims make up `sub` in the repository's ID tokens (GitHub's include_claim_keys)",
+    )
+    .argument("<repo>", "OWNER/NAME")
+    .option("--claims <keys>", "comma-separated claim keys, e.g. repository_owner,context,job_workflow_ref")
+    .option("--immutable", "use owner and repository ids instead of names")
+    .option("--reset", "back to GitHub's default sub")
+    .action(
+      async (repo: string, o: { claims?: string; immutable?: boolean; reset?: boolean }, cmd: Command) => {
+        await withClient(cmd, {}, async (client) => {
+          const customization = o.reset
+            ? null
+            : {
+                ...(o.claims
+                  ? {
+                      includeClaimKeys: o.claims
+                        .split(",")
+                        .map((k) => k.trim())
+                        .filter(Boolean),
+                    }
+                  : {}),
+                ...(o.immutable ? { useImmutable: true } : {}),
+              };
+          const r = await client.setOidcSubject(repo, customization);
+          process.stdout.write(
+            `${r.name}: sub ${r.oidcSubject ? JSON.stringify(r.oidcSubject) : "uses GitHub's default claims"}\n`,
+          );
+        });
+      },
+    );
+  program
+    .command("keys")
+    .description("ID-token signing keys")
+    .command("rotate")
+    .description(
+      "sign new ID tokens with a fresh key; the old public key stays in the JWKS until its tokens expire",
+    )
+    .action(async (_o: unknown, cmd: Command) => {
+      await withClient(cmd, {}, async (client) => {
+        const r = await client.rotateSigningKey();
+        process.stdout.write(`signing with ${r.created}${r.retired ? `; retired ${r.retired}` : ""}\n`);
+      });
+    });
+}
+
 export function registerUsers(program: Command): void {
   const user = program.command("user").description("users and their roles");
   user

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { listRepos, registerRepo } from "../../repos/registry.js";
+import { AirlockError } from "../../errors.js";
+import { listRepos, registerRepo, setOidcSubject } from "../../repos/registry.js";
 import { type App, principalOf, type ServerContext } from "../context.js";
 
 const refPattern = z.string().min(1).max(256);
@@ -23,4 +24,20 @@ export function repoRoutes(app: App, ctx: ServerContext): void {
   });
 
   app.get("/repos", { config: { access: "repos:read" } }, async () => listRepos(db));
+
+  const subjectBody = z.strictObject({ repo: z.string().min(3).max(201), customization: z.unknown() });
+  app.put(
+    "/repos/oidc-subject",
+    { config: { access: "repos:write" }, schema: { body: subjectBody } },
+    async (req) =>
+      setOidcSubject(db, req.body.repo, req.body.customization ?? null, principalOf(req).userName, ctx.clock),
+  );
+
+  // Rotating the ID-token signing key is an operator's act: admin only (users:write).
+  app.post("/identity/keys/rotate", { config: { access: "users:write" } }, async (req) => {
+    const identity = ctx.controller.deps.identity;
+    if (!identity) throw new AirlockError("SANDBOX_UNAVAILABLE", "this server does not issue ID tokens");
+    const { created, retired } = await identity.keys.rotate(principalOf(req).userName);
+    return { created: created.kid, retired: retired?.kid ?? null };
+  });
 }

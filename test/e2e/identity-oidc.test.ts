@@ -181,4 +181,28 @@ describe("an ID token requested from inside a job", () => {
     expect(minted.map((e) => e.type)).not.toContain("identity.request_token_issued");
     expect(minted.map((e) => e.type)).not.toContain("identity.token_issued");
   });
+
+  it("follows the repository's subject customization, and a key rotation keeps verification working", async () => {
+    const set = await airlock.cli(
+      "repo",
+      "oidc-subject",
+      repoName,
+      "--claims",
+      "repository_owner,context,job_workflow_ref",
+    );
+    expect(set.status, set.stderr).toBe(0);
+    const rotated = await airlock.cli("keys", "rotate");
+    expect(rotated.status, rotated.stderr).toBe(0);
+    expect(rotated.stdout).toMatch(/signing with \S+; retired \S+/);
+    try {
+      const r = await airlock.cli("run", repoName, "--workflow", ".airlock/workflows/oidc.yml");
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      const job = jobByKey(await airlock.run(runIdOf(r.stdout)), "oidc");
+      expect(claimsOf(await airlock.logs(job.id)).sub).toBe(
+        `repository_owner:e2e-oidc:ref:refs/heads/main:job_workflow_ref:${repoName}/.airlock/workflows/oidc.yml@refs/heads/main`,
+      );
+    } finally {
+      expect((await airlock.cli("repo", "oidc-subject", repoName, "--reset")).status).toBe(0);
+    }
+  });
 });

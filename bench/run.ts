@@ -18,6 +18,7 @@ import type { Bench } from "./lib/types.js";
 import { maskerThroughput } from "./masker-throughput.js";
 import { networkSetup } from "./network-setup.js";
 import { policyLatency } from "./policy-latency.js";
+import { provenanceBench } from "./provenance.js";
 import { proxyConnectLatency } from "./proxy-connect-latency.js";
 import { proxyThroughput } from "./proxy-throughput.js";
 import { startOverhead } from "./start-overhead.js";
@@ -33,6 +34,7 @@ const benches: Bench[] = [
   identityThroughput,
   brokerExchange,
   maskerThroughput,
+  provenanceBench,
 ];
 
 async function machine() {

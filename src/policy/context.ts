@@ -220,3 +220,79 @@ export function secretEntityId(s: GetSecretInput["secret"]): string {
   const where = s.scope === "org" ? s.org : s.scope === "repo" ? s.repo : `${s.repo}:${s.environment}`;
   return `${s.scope}:${where}:${s.name}`;
 }
+
+/**
+ * What Promote decisions see of an artifact: facts from its provenance statement, which the
+ * caller has verified (signature, subject digest, revocations) before asking.
+ */
+export interface PromotionFacts {
+  /** Repository full name, `acme/web`. */
+  repo: string;
+  /** As the statement records it: `refs/heads/main`, `refs/tags/v1.2.0`, or a short name. */
+  ref: string;
+  /** Whether the build ran from a protected ref. Ignored (forced false) for pull-request builds. */
+  refProtected: boolean;
+  /** Trigger event as GitHub spells it: `push`, `pull_request`, … */
+  event: string;
+  /** Workflow path or name as the statement records it. */
+  workflow: string;
+  /** The SLSA builder id. */
+  builderId: string;
+  /** The runner that built it (`rnr_…`). */
+  runnerId: string;
+  /** The commit built; "" when the statement has none. */
+  sha?: string;
+}
+
+export interface PromoteInput {
+  /** Who asks for the promotion. */
+  actor: { id: string; roles: readonly string[] };
+  /** The channel name: `production`, `staging`, … */
+  channel: string;
+  /** The artifact's digest, `sha256:…`. */
+  artifact: string;
+  facts: PromotionFacts;
+}
+
+/** `refs/heads/x` → (x, branch); `refs/tags/v1` → (v1, tag); `refs/pull/7/merge` → (7/merge, pull). */
+export function splitRef(ref: string): { ref: string; refType: string } {
+  for (const [prefix, refType] of [
+    ["refs/heads/", "branch"],
+    ["refs/tags/", "tag"],
+    ["refs/pull/", "pull"],
+  ] as const) {
+    if (ref.startsWith(prefix)) return { ref: ref.slice(prefix.length), refType };
+  }
+  return { ref, refType: "branch" };
+}
+
+export function promoteRequest(input: PromoteInput): CedarRequest {
+  const f = input.facts;
+  const { ref, refType } = splitRef(f.ref);
+  // A pull request's build never counts as from a protected ref (a fork can name its branch main).
+  const isPullRequest = PULL_REQUEST_EVENTS.has(f.event) || refType === "pull";
+  const principal = { type: `${ns}::Actor`, id: input.actor.id };
+  const resource = { type: `${ns}::Channel`, id: input.channel };
+  return {
+    principal,
+    action: { type: `${ns}::Action`, id: "Promote" },
+    resource,
+    context: {
+      artifact: input.artifact,
+      repo: f.repo,
+      ref,
+      refType,
+      refProtected: f.refProtected === true && !isPullRequest,
+      event: f.event,
+      isPullRequest,
+      workflow: f.workflow,
+      builderId: f.builderId,
+      runnerId: f.runnerId,
+      sha: f.sha ?? "",
+    },
+    entities: [
+      { uid: principal, attrs: { roles: [...input.actor.roles] }, parents: [] },
+      { uid: resource, attrs: { name: input.channel }, parents: [] },
+    ],
+  };
+}

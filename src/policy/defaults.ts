@@ -73,4 +73,24 @@ when { resource.scope == "environment" && resource.environment != context.claims
 @id("environment-secrets-require-protected-ref")
 forbid (principal, action == Airlock::Action::"GetSecret", resource)
 when { resource.scope == "environment" && !context.refProtected };
+
+// Promotion (Promote). The principal is the person promoting, the resource the channel, the
+// context the facts of the artifact's provenance, which the caller has verified (signature,
+// subject digest, revocations) before asking.
+
+// Every channel accepts an artifact built from a protected ref, unless something forbids it. A
+// build from any other ref needs a user permit naming the channel (staging may take any branch).
+@id("promote-protected-ref")
+permit (principal, action == Airlock::Action::"Promote", resource)
+when { context.refProtected };
+
+// Pull-request code is untrusted: its builds are never promoted, whatever a user permit says.
+@id("promote-pull-request-never")
+forbid (principal, action == Airlock::Action::"Promote", resource)
+when { context.isPullRequest };
+
+// Production takes protected refs only; a user permit cannot open it to other branches.
+@id("promote-production-requires-protected-ref")
+forbid (principal, action == Airlock::Action::"Promote", resource == Airlock::Channel::"production")
+when { !context.refProtected };
 `;

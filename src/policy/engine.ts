@@ -10,6 +10,8 @@ import {
   type CedarRequest,
   type GetSecretInput,
   getSecretRequest,
+  type PromoteInput,
+  promoteRequest,
   type RunJobInput,
   runJobRequest,
 } from "./context.js";
@@ -34,6 +36,8 @@ export interface PolicyEngine {
   decideRunJob(input: RunJobInput): Decision;
   /** May this job (its verified token's claims) read this stored secret? Deny by default. */
   decideGetSecret(input: GetSecretInput): Decision;
+  /** May this actor promote an artifact with this (verified) provenance to this channel? */
+  decidePromote(input: PromoteInput): Decision;
 }
 
 const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex").slice(0, 32);
@@ -93,7 +97,11 @@ export function createPolicyEngine(loaded: LoadedPolicies): PolicyEngine {
     return decide(performance.now(), getSecretRequest(input));
   }
 
-  return { policies: loaded.policies, decideRunJob, decideGetSecret };
+  function decidePromote(input: PromoteInput): Decision {
+    return decide(performance.now(), promoteRequest(input));
+  }
+
+  return { policies: loaded.policies, decideRunJob, decideGetSecret, decidePromote };
 }
 
 /** The error admission raises for a denied decision. */

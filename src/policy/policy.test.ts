@@ -170,6 +170,9 @@ describe("user policy directory", () => {
       "pull-request-no-environment-secrets",
       "secret-environment-mismatch",
       "environment-secrets-require-protected-ref",
+      "promote-protected-ref",
+      "promote-pull-request-never",
+      "promote-production-requires-protected-ref",
     ]);
   });
 

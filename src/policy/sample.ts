@@ -1,4 +1,4 @@
-import type { GetSecretInput, RunJobInput, WorkloadClaims } from "./context.js";
+import type { GetSecretInput, PromoteInput, PromotionFacts, RunJobInput, WorkloadClaims } from "./context.js";
 
 /**
  * A typical allowed request (push to protected main, read-only token) for tests and the bench;
@@ -55,5 +55,29 @@ export function sampleGetSecretInput(
   return {
     workload: { jobId: "job_sample", claims: sampleWorkloadClaims(claims) },
     secret: { name: "NPM_TOKEN", scope: "repo", org: "acme", repo: "acme/web", environment: "", ...secret },
+  };
+}
+
+/** alice promoting a push build of protected main of acme/web to production; override to vary. */
+export function samplePromoteInput(
+  facts: Partial<PromotionFacts> = {},
+  overrides: Partial<Omit<PromoteInput, "facts">> = {},
+): PromoteInput {
+  return {
+    actor: { id: "alice", roles: ["release-manager"] },
+    channel: "production",
+    artifact: `sha256:${"ab".repeat(32)}`,
+    facts: {
+      repo: "acme/web",
+      ref: "refs/heads/main",
+      refProtected: true,
+      event: "push",
+      workflow: ".github/workflows/release.yml",
+      builderId: "https://airlock.example/builders/self-hosted@v1",
+      runnerId: "rnr_sample",
+      sha: "0123456789abcdef0123456789abcdef01234567",
+      ...facts,
+    },
+    ...overrides,
   };
 }

@@ -101,15 +101,38 @@ export const SCHEMA_TEXT = `namespace Airlock {
     context: GetSecretContext,
   };
 
-  // Placeholders so user policies can already name them; their contexts grow when they are used.
+  // Placeholder so user policies can already name it; its context grows when it is used.
   action ApproveJob appliesTo {
     principal: Actor,
     resource: Job,
   };
 
+  // A promotion channel (\`production\`, \`staging\`, …); id is the channel name.
+  entity Channel = {
+    name: String,
+  };
+
+  // Facts from the artifact's verified provenance (the caller verifies signature, digest and
+  // revocations first). \`ref\` is short (\`main\`, \`v1.2.0\`); \`refProtected\` is false for
+  // pull-request builds whatever the statement says.
+  type PromoteContext = {
+    artifact: String,
+    repo: String,
+    ref: String,
+    refType: String,
+    refProtected: Bool,
+    event: String,
+    isPullRequest: Bool,
+    workflow: String,
+    builderId: String,
+    runnerId: String,
+    sha: String,
+  };
+
   action Promote appliesTo {
     principal: Actor,
-    resource: Environment,
+    resource: Channel,
+    context: PromoteContext,
   };
 }
 `;

@@ -182,7 +182,7 @@ describe("an ID token requested from inside a job", () => {
     expect(minted.map((e) => e.type)).not.toContain("identity.token_issued");
   });
 
-  it("follows the repository's subject customization, and a key rotation keeps verification working", async () => {
+  it("follows the repository's subject customization, and still issues tokens after a key rotation", async () => {
     const set = await airlock.cli(
       "repo",
       "oidc-subject",

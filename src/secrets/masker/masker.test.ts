@@ -178,6 +178,16 @@ describe("secret set", () => {
     expect(set.names()).toEqual(["A"]);
   });
 
+  it("maps every needle back to the name of the secret it came from", () => {
+    const set = new SecretSet([
+      ["A", "alpha-secret-1"],
+      ["B", "beta-secret-22"],
+    ]);
+    for (const n of deriveNeedles("alpha-secret-1")) expect(set.nameOfNeedle(n.text)).toBe("A");
+    for (const n of deriveNeedles("beta-secret-22")) expect(set.nameOfNeedle(n.text)).toBe("B");
+    expect(set.nameOfNeedle("not-a-needle")).toBeUndefined();
+  });
+
   it("shares one automaton across streams and rebuilds once per version", () => {
     const set = new SecretSet([["A", "abcdefgh"]]);
     const a = set.automaton();

@@ -12,7 +12,7 @@ import { deriveNeedles, MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, trimSeparators } f
 export class SecretSet {
   private readonly values = new Map<string, string>(); // value -> first name it was added under
   private needles: string[] = [];
-  private readonly known = new Set<string>();
+  private readonly known = new Map<string, string>(); // needle -> name of the first value deriving it
   private built: { version: number; automaton: Automaton } | undefined;
   private _version = 0;
 
@@ -51,7 +51,7 @@ export class SecretSet {
     this.values.set(value, name);
     for (const n of deriveNeedles(value)) {
       if (!this.known.has(n.text)) {
-        this.known.add(n.text);
+        this.known.set(n.text, name);
         this.needles.push(n.text);
       }
     }
@@ -70,6 +70,15 @@ export class SecretSet {
   /** Names of the secrets held (values are never exposed). */
   names(): string[] {
     return [...new Set(this.values.values())];
+  }
+
+  /**
+   * The name of the secret a needle (in normal form) was derived from, for reports that must say
+   * which secret was found without ever carrying its value (the artifact scanner). A needle two
+   * values share names the first.
+   */
+  nameOfNeedle(needle: string): string | undefined {
+    return this.known.get(needle);
   }
 
   /** Every derived needle, in normal form (for tests and the reference implementation). */

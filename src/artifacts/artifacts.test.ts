@@ -96,3 +96,24 @@ describe("artifact ingestion", () => {
     ).rejects.toThrow(/exceeds its limit/);
   });
 });
+
+describe("artifact download", () => {
+  it("writes files under the target only, and links last", async () => {
+    const { extractArtifact } = await import("./extract.js");
+    const out = mkdtempSync(join(tmpdir(), "airlock-dl-"));
+    const r = await extractArtifact(
+      tarOf([
+        { name: "dist/a.txt", body: "a" },
+        { name: "dist/link", type: "symlink", linkname: "a.txt" },
+      ]),
+      out,
+    );
+    expect(r.files).toBe(1);
+    const { readFileSync, readlinkSync } = await import("node:fs");
+    expect(readFileSync(join(out, "dist/a.txt"), "utf8")).toBe("a");
+    expect(readlinkSync(join(out, "dist/link"))).toBe("a.txt");
+    await expect(extractArtifact(tarOf([{ name: "../escape.txt", body: "x" }]), out)).rejects.toThrow(
+      /outside/,
+    );
+  });
+});

@@ -1,3 +1,5 @@
+import type { Readable } from "node:stream";
+import type { ArtifactInfo } from "../artifacts/catalog.js";
 import type { AuditRecord } from "../audit/events.js";
 import type { AuditQuery } from "../audit/log.js";
 import type { AuditVerification } from "../audit/verify.js";
@@ -45,6 +47,9 @@ export interface AirlockClient {
   setOidcSubject(repo: string, customization: SubjectCustomization | null): Promise<Repo>;
   /** Starts signing ID tokens with a new key; the old public key stays published until its tokens expire. */
   rotateSigningKey(): Promise<{ created: string; retired: string | null }>;
+  listArtifacts(opts: { runId?: string }): Promise<ArtifactInfo[]>;
+  /** The artifact's files as a tar stream; every blob is checked against its digest on the way. */
+  downloadArtifact(ref: string): Promise<{ info: ArtifactInfo; tar: Readable }>;
   addRepo(input: {
     name: string;
     source: string;

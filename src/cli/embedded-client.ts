@@ -1,3 +1,5 @@
+import { packManifest } from "../artifacts/archive.js";
+import { findArtifact, listArtifacts } from "../artifacts/catalog.js";
 import { listAudit } from "../audit/log.js";
 import { verifyAudit } from "../audit/verify.js";
 import {
@@ -114,6 +116,12 @@ export async function createEmbeddedClient(
       });
       const { created, retired } = await keys.rotate(principal.userName);
       return { created: created.kid, retired: retired?.kid ?? null };
+    },
+    listArtifacts: (o) => listArtifacts(db, o),
+    async downloadArtifact(ref) {
+      const found = await findArtifact(db, ref);
+      const { manifest, ...info } = found;
+      return { info, tar: packManifest(controller.deps.artifacts, manifest) };
     },
     addRepo: (input) => registerRepo(db, input, principal.userName),
     listRepos: () => listRepos(db),

@@ -1,5 +1,7 @@
+import { Readable } from "node:stream";
 import { Agent, fetch, type Response } from "undici";
 import { z } from "zod";
+import type { ArtifactInfo } from "../artifacts/catalog.js";
 import type { AuditRecord } from "../audit/events.js";
 import type { AuditVerification } from "../audit/verify.js";
 import type { IssuedToken, TokenInfo, UserInfo } from "../auth/index.js";
@@ -171,6 +173,14 @@ export function createHttpClient(opts: HttpClientOptions): AirlockClient {
       json<Repo>("PUT", "/repos/oidc-subject", anyObject, { repo, customization }),
     rotateSigningKey: () =>
       json<{ created: string; retired: string | null }>("POST", "/identity/keys/rotate", anyObject, {}),
+    listArtifacts: (o) =>
+      json<ArtifactInfo[]>("GET", `/artifacts${query({ run: o.runId })}`, z.array(anyObject)),
+    async downloadArtifact(ref) {
+      const info = await json<ArtifactInfo>("GET", `/artifacts/${seg(ref)}`, anyObject);
+      const res = await call("GET", `/artifacts/${seg(ref)}/download`);
+      if (!res.body) throw new AirlockError("INTERNAL", `the server at ${origin} sent no artifact body`);
+      return { info, tar: Readable.fromWeb(res.body as import("node:stream/web").ReadableStream) };
+    },
     addRepo: (input) => json<Repo>("POST", "/repos", anyObject, input),
     listRepos: () => json<Repo[]>("GET", "/repos", z.array(anyObject)),
     createUser: (input) => json<UserInfo>("POST", "/users", anyObject, input),

@@ -8,6 +8,7 @@ import { discoveryDocument, discoveryPath, jwksPath } from "../identity/index.js
 import type { App, ServerContext } from "./context.js";
 import { notFoundProblem, problemContentType, toProblem } from "./problem.js";
 import { approvalRoutes } from "./routes/approvals.js";
+import { artifactRoutes } from "./routes/artifacts.js";
 import { auditRoutes } from "./routes/audit.js";
 import { egressRoutes } from "./routes/egress.js";
 import { jobRoutes } from "./routes/jobs.js";
@@ -100,6 +101,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
       auditRoutes(typed, ctx);
       egressRoutes(typed, ctx);
       approvalRoutes(typed, ctx);
+      artifactRoutes(typed, ctx);
       repoRoutes(typed, ctx);
       secretRoutes(typed, ctx);
       userRoutes(typed, ctx);

@@ -225,6 +225,36 @@ export interface SecretLeaseTable {
   revoked_at: string | null;
 }
 
+export interface ProvenanceKeyTable {
+  /** Key hint: sha256 hex of the public key's SPKI DER. */
+  keyid: string;
+  alg: string;
+  /** SPKI PEM. */
+  public_key: string;
+  /** PKCS#8 DER sealed under the master key; null once the key has retired. */
+  private_key: string | null;
+  created_at: string;
+  retired_at: string | null;
+}
+
+/** One signed provenance bundle per job; named by the sha256 of its JSON bytes. */
+export interface ProvenanceBundleTable {
+  digest: string;
+  run_id: string;
+  job_id: string;
+  runner_id: string;
+  keyid: string;
+  bundle: string;
+  created_at: string;
+}
+
+/** Subject digest → bundle, so `airlock verify <digest>` finds an artifact's provenance. */
+export interface ProvenanceSubjectTable {
+  bundle_digest: string;
+  subject_digest: string;
+  name: string;
+}
+
 export interface Database {
   repos: RepoTable;
   runs: RunTable;
@@ -244,4 +274,7 @@ export interface Database {
   id_tokens: IdTokenTable;
   secrets: SecretTable;
   secret_leases: SecretLeaseTable;
+  provenance_keys: ProvenanceKeyTable;
+  provenance_bundles: ProvenanceBundleTable;
+  provenance_subjects: ProvenanceSubjectTable;
 }

@@ -5,6 +5,7 @@ import type { AuditQuery } from "../audit/log.js";
 import type { AuditVerification } from "../audit/verify.js";
 import type { IssuedToken, TokenInfo, UserInfo } from "../auth/index.js";
 import type { RunRequest } from "../controller/submit.js";
+import type { Verification, VerifyRequest } from "../controller/verify.js";
 import type { JobView, RunView } from "../controller/views.js";
 import type { SubjectCustomization } from "../identity/index.js";
 import type { LogLine } from "../logs/pipeline.js";
@@ -50,6 +51,8 @@ export interface AirlockClient {
   listArtifacts(opts: { runId?: string }): Promise<ArtifactInfo[]>;
   /** The artifact's files as a tar stream; every blob is checked against its digest on the way. */
   downloadArtifact(ref: string): Promise<{ info: ArtifactInfo; tar: Readable }>;
+  /** Checks an artifact's signed provenance against what the caller expects. */
+  verifyArtifact(req: VerifyRequest): Promise<Verification>;
   addRepo(input: {
     name: string;
     source: string;

@@ -12,6 +12,7 @@ import {
 } from "../auth/index.js";
 import type { Config } from "../config/config.js";
 import { Controller } from "../controller/controller.js";
+import { verifyStoredArtifact } from "../controller/verify.js";
 import {
   listRunViews,
   listWaitingJobs,
@@ -123,6 +124,7 @@ export async function createEmbeddedClient(
       const { manifest, ...info } = found;
       return { info, tar: packManifest(controller.deps.artifacts, manifest) };
     },
+    verifyArtifact: (req) => verifyStoredArtifact(controller.deps, req, principal.userName),
     addRepo: (input) => registerRepo(db, input, principal.userName),
     listRepos: () => listRepos(db),
     createUser: (input) => createUser(db, input as Parameters<typeof createUser>[1], principal),

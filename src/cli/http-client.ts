@@ -5,6 +5,7 @@ import type { ArtifactInfo } from "../artifacts/catalog.js";
 import type { AuditRecord } from "../audit/events.js";
 import type { AuditVerification } from "../audit/verify.js";
 import type { IssuedToken, TokenInfo, UserInfo } from "../auth/index.js";
+import type { Verification } from "../controller/verify.js";
 import type { JobView, RunView } from "../controller/views.js";
 import { AirlockError, type ErrorCode, errorCodes, formatPosition, type SourcePosition } from "../errors.js";
 import type { LogLine } from "../logs/pipeline.js";
@@ -181,6 +182,7 @@ export function createHttpClient(opts: HttpClientOptions): AirlockClient {
       if (!res.body) throw new AirlockError("INTERNAL", `the server at ${origin} sent no artifact body`);
       return { info, tar: Readable.fromWeb(res.body as import("node:stream/web").ReadableStream) };
     },
+    verifyArtifact: (req) => json<Verification>("POST", "/artifacts/verify", anyObject, req),
     addRepo: (input) => json<Repo>("POST", "/repos", anyObject, input),
     listRepos: () => json<Repo[]>("GET", "/repos", z.array(anyObject)),
     createUser: (input) => json<UserInfo>("POST", "/users", anyObject, input),

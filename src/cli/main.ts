@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { registerIdentity, registerRepo, registerUsers } from "./commands/admin.js";
 import { registerApprovals } from "./commands/approvals.js";
-import { registerArtifacts } from "./commands/artifacts.js";
+import { registerArtifacts, registerVerify } from "./commands/artifacts.js";
 import { registerAudit } from "./commands/audit.js";
 import { registerEgress } from "./commands/egress.js";
 import { registerRun } from "./commands/run.js";
@@ -28,6 +28,7 @@ registerCancel(program);
 registerAudit(program);
 registerApprovals(program);
 registerArtifacts(program);
+registerVerify(program);
 registerEgress(program);
 registerRepo(program);
 registerIdentity(program);

@@ -13,9 +13,11 @@ import { type ExecutionStatus, evaluateCondition, interpolate, type JobSpec } fr
 import { effectiveEgress } from "./admission.js";
 import { expressionContext, githubContext, type StepRecord } from "./contexts.js";
 import type { ControllerDeps } from "./deps.js";
+import { claimsInputFor } from "./job-identity.js";
 import { type JobLink, provisionJobLink } from "./job-link.js";
 import { resolveDeclaredSecrets } from "./job-secrets.js";
 import { transitionJob } from "./job-store.js";
+import { publishProvenance } from "./publish.js";
 import type { JobState } from "./states.js";
 import { downloadArtifact, uploadArtifact } from "./steps/artifacts.js";
 import { checkout } from "./steps/checkout.js";
@@ -82,6 +84,7 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
   let outcome: Outcome = "failed";
   let detail: string | null = null;
   let outputs: Record<string, string> = {};
+  let startedOn = deps.clock.now();
   try {
     const repo = await getRepoById(deps.db, run.repo_id);
     uid = c.uids.acquire();
@@ -107,6 +110,7 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
         cpuWeight: deps.config.sandbox.cpuWeight,
       },
     });
+    startedOn = deps.clock.now();
     // The workspace is new and nothing of the job has run yet, so the host may create in it.
     const stepFiles = join(sandbox.workspaceDir, runnerDir);
     await mkdir(stepFiles, { mode: 0o700 });
@@ -137,6 +141,18 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
     outcome = result.outcome;
     detail = result.detail;
     outputs = result.outputs;
+    if (outcome === "succeeded") {
+      const provenance = await publishProvenance(deps, {
+        job,
+        run,
+        repo,
+        runnerId,
+        spec,
+        startedOn,
+        refProtected: (await claimsInputFor(deps.db, job.id)).refProtected,
+      });
+      if (provenance) logs.write(-1, "system", `Signed provenance ${provenance} for this job's artifacts\n`);
+    }
   } catch (err) {
     outcome = c.signal.aborted ? "cancelled" : "failed";
     detail = isAirlockError(err)

@@ -1,7 +1,46 @@
 import type { Command } from "commander";
 import { extractArtifact } from "../../artifacts/extract.js";
 import { withClient } from "../connect.js";
-import { table } from "../output.js";
+import { paint, table } from "../output.js";
+
+export function registerVerify(program: Command): void {
+  program
+    .command("verify")
+    .description(
+      "check an artifact's signed provenance: digest, signature, trusted key, subject, builder, revocations",
+    )
+    .argument("<artifact>", "art_… id, or the sha256:… digest of an artifact or one of its files")
+    .option("--repo <repo>", "must have been built from this repository (OWNER/NAME)")
+    .option("--ref <ref>", "… from this branch or tag")
+    .option("--workflow <path>", "… by this workflow file")
+    .option("--protected", "… from a protected ref")
+    .option("--json", "print the verification as JSON")
+    .action(
+      async (
+        artifact: string,
+        o: { repo?: string; ref?: string; workflow?: string; protected?: boolean; json?: boolean },
+        cmd: Command,
+      ) => {
+        const ok = await withClient(cmd, {}, async (client) => {
+          const v = await client.verifyArtifact({
+            artifact,
+            ...(o.repo ? { repo: o.repo } : {}),
+            ...(o.ref ? { ref: o.ref } : {}),
+            ...(o.workflow ? { workflow: o.workflow } : {}),
+            ...(o.protected ? { protectedRefOnly: true } : {}),
+          });
+          if (o.json) process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+          else if (v.ok) process.stdout.write(`${paint("green", "verified")}: ${v.message}\n`);
+          else
+            process.stderr.write(
+              `${paint("red", `verification failed (${v.reason})`, "err")}: ${v.message}\n`,
+            );
+          return v.ok;
+        });
+        if (!ok) process.exitCode = 3;
+      },
+    );
+}
 
 export function registerArtifacts(program: Command): void {
   const artifacts = program.command("artifacts").description("content-addressed build outputs");

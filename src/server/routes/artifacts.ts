@@ -1,14 +1,29 @@
 import { z } from "zod";
 import { packManifest } from "../../artifacts/archive.js";
 import { findArtifact, listArtifacts } from "../../artifacts/catalog.js";
-import type { App, ServerContext } from "../context.js";
+import { verifyStoredArtifact } from "../../controller/verify.js";
+import { type App, principalOf, type ServerContext } from "../context.js";
 
 const listQuery = z.strictObject({ run: z.string().min(1).max(64).optional() });
 // An artifact id or its digest.
 const refParams = z.strictObject({ ref: z.string().regex(/^(art_[a-z2-7]{16}|sha256:[0-9a-f]{64})$/) });
 
+const verifyBody = z.strictObject({
+  artifact: z.string().regex(/^(art_[a-z2-7]{16}|sha256:[0-9a-f]{64})$/),
+  repo: z.string().min(1).max(300).optional(),
+  ref: z.string().min(1).max(300).optional(),
+  workflow: z.string().min(1).max(500).optional(),
+  protectedRefOnly: z.boolean().optional(),
+});
+
 export function artifactRoutes(app: App, ctx: ServerContext): void {
   const { db, artifacts } = ctx.controller.deps;
+
+  app.post(
+    "/artifacts/verify",
+    { config: { access: "runs:read" }, schema: { body: verifyBody } },
+    async (req) => verifyStoredArtifact(ctx.controller.deps, req.body, principalOf(req).userName),
+  );
 
   app.get(
     "/artifacts",

@@ -8,6 +8,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { artifactStore } from "./artifact-store.js";
 import { auditThroughput } from "./audit-throughput.js";
 import { brokerExchange } from "./broker-exchange.js";
 import { concurrentJobs } from "./concurrent-jobs.js";
@@ -35,6 +36,7 @@ const benches: Bench[] = [
   brokerExchange,
   maskerThroughput,
   provenanceBench,
+  artifactStore,
 ];
 
 async function machine() {

@@ -1,5 +1,5 @@
 import { createWriteStream } from "node:fs";
-import { mkdir, symlink } from "node:fs/promises";
+import { mkdir, rm, symlink } from "node:fs/promises";
 import { dirname, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -20,6 +20,10 @@ export async function extractArtifact(stream: Readable, outDir: string): Promise
     return full;
   };
   const links: { path: string; target: string }[] = [];
+  // A blob's digest is checked only after its last byte has gone by, so a corrupt file can be
+  // fully written before the error arrives: on failure, every file written here is removed again.
+  const written: string[] = [];
+  const writes: Promise<unknown>[] = [];
   let files = 0;
   const extract = tar.extract();
   extract.on("entry", (header, entry, next) => {
@@ -38,23 +42,30 @@ export async function extractArtifact(stream: Readable, outDir: string): Promise
         entry.on("end", () => done());
         return;
       }
-      mkdir(dirname(path), { recursive: true })
-        .then(() =>
-          pipeline(
-            entry as unknown as Readable,
-            createWriteStream(path, { mode: (header.mode ?? 0o644) & 0o755 }),
-          ),
-        )
-        .then(() => {
-          files++;
-          done();
-        }, done);
+      written.push(path);
+      const write = mkdir(dirname(path), { recursive: true }).then(() =>
+        pipeline(
+          entry as unknown as Readable,
+          createWriteStream(path, { mode: (header.mode ?? 0o644) & 0o755 }),
+        ),
+      );
+      writes.push(write);
+      write.then(() => {
+        files++;
+        done();
+      }, done);
     } catch (err) {
       entry.resume();
       done(err);
     }
   });
-  await pipeline(stream, extract);
+  try {
+    await pipeline(stream, extract);
+  } catch (err) {
+    await Promise.allSettled(writes);
+    await Promise.all(written.map((p) => rm(p, { force: true })));
+    throw err;
+  }
   for (const l of links) await symlink(l.target, l.path);
   return { files };
 }

@@ -44,7 +44,9 @@ export class ArtifactStore {
               yield chunk;
             }
           },
-          createWriteStream(tmp, { mode: 0o600 }),
+          // A deep write buffer lets the disk write one chunk while the next is hashed; with the
+          // default 16 KiB every chunk waited for its write and a 100 MB put ran at 0.6x a copy.
+          createWriteStream(tmp, { mode: 0o600, highWaterMark: 1 << 20 }),
         );
       }
       const digest: Digest = `sha256:${hash.digest("hex")}`;
@@ -75,7 +77,8 @@ export class ArtifactStore {
   read(digest: Digest): Readable {
     const expected = parseDigest(digest);
     const hash = createHash("sha256");
-    const stream = createReadStream(this.pathOf(digest));
+    // 256 KiB reads: a quarter of the per-chunk hops of the 64 KiB default (bench/artifact-store.ts).
+    const stream = createReadStream(this.pathOf(digest), { highWaterMark: 256 * 1024 });
     const check = async function* (chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
       for await (const chunk of chunks) {
         hash.update(chunk);

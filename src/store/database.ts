@@ -10,6 +10,7 @@ import * as identity0004 from "./migrations/0004_identity.js";
 import * as environments0005 from "./migrations/0005_environments.js";
 import * as secrets0006 from "./migrations/0006_secrets.js";
 import * as provenance0007 from "./migrations/0007_provenance.js";
+import * as artifactGate0008 from "./migrations/0008_artifact_gate.js";
 import * as repoOidc0009 from "./migrations/0009_repo_oidc.js";
 import type { Database } from "./tables.js";
 
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   "0005_environments": environments0005,
   "0006_secrets": secrets0006,
   "0007_provenance": provenance0007,
+  "0008_artifact_gate": artifactGate0008,
   "0009_repo_oidc": repoOidc0009,
 };
 

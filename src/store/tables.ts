@@ -255,6 +255,32 @@ export interface ProvenanceSubjectTable {
   name: string;
 }
 
+export interface ArtifactRevocationTable {
+  /** "artifact" | "key" | "runner" */
+  kind: string;
+  /** sha256:… digest, key id, or rnr_… runner id. */
+  subject: string;
+  reason: string;
+  revoked_by: string;
+  revoked_at: string;
+}
+
+export interface ArtifactPromotionTable {
+  id: string;
+  artifact_digest: string;
+  channel: string;
+  /** 1 promoted, 0 refused. */
+  allowed: number;
+  /** JSON array of the policy ids that decided. */
+  policies: string;
+  /** JSON array of evaluation errors (`policy-id: message`). */
+  errors: string;
+  /** JSON of the provenance facts the decision saw. */
+  facts: string;
+  promoted_by: string;
+  promoted_at: string;
+}
+
 export interface Database {
   repos: RepoTable;
   runs: RunTable;
@@ -277,4 +303,6 @@ export interface Database {
   provenance_keys: ProvenanceKeyTable;
   provenance_bundles: ProvenanceBundleTable;
   provenance_subjects: ProvenanceSubjectTable;
+  artifact_revocations: ArtifactRevocationTable;
+  artifact_promotions: ArtifactPromotionTable;
 }

@@ -2,7 +2,11 @@ import type { Kysely, Transaction } from "kysely";
 import type { Db } from "../../store/database.js";
 import type { Database } from "../../store/tables.js";
 
-export type { ProvenanceBundleTable, ProvenanceKeyTable, ProvenanceSubjectTable } from "../../store/tables.js";
+export type {
+  ProvenanceBundleTable,
+  ProvenanceKeyTable,
+  ProvenanceSubjectTable,
+} from "../../store/tables.js";
 
 export type ProvenanceDatabase = Database;
 export type ProvenanceDb = Kysely<ProvenanceDatabase>;

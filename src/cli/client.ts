@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import type { ArtifactInfo } from "../artifacts/catalog.js";
+import type { Promotion } from "../artifacts/gate/index.js";
 import type { AuditRecord } from "../audit/events.js";
 import type { AuditQuery } from "../audit/log.js";
 import type { AuditVerification } from "../audit/verify.js";
@@ -53,6 +54,14 @@ export interface AirlockClient {
   downloadArtifact(ref: string): Promise<{ info: ArtifactInfo; tar: Readable }>;
   /** Checks an artifact's signed provenance against what the caller expects. */
   verifyArtifact(req: VerifyRequest): Promise<Verification>;
+  /** Revokes an artifact (sha256:…), a provenance key (its hint) or a runner (rnr_…); permanent. */
+  revoke(input: {
+    kind: "artifact" | "key" | "runner";
+    subject: string;
+    reason: string;
+  }): Promise<{ created: boolean }>;
+  /** Promotes a verified artifact to a channel if its provenance satisfies the channel's policy. */
+  promote(input: { artifact: string; channel: string }): Promise<Promotion>;
   addRepo(input: {
     name: string;
     source: string;

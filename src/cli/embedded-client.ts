@@ -1,5 +1,6 @@
 import { packManifest } from "../artifacts/archive.js";
 import { findArtifact, listArtifacts } from "../artifacts/catalog.js";
+import { revoke } from "../artifacts/gate/index.js";
 import { listAudit } from "../audit/log.js";
 import { verifyAudit } from "../audit/verify.js";
 import {
@@ -12,7 +13,7 @@ import {
 } from "../auth/index.js";
 import type { Config } from "../config/config.js";
 import { Controller } from "../controller/controller.js";
-import { verifyStoredArtifact } from "../controller/verify.js";
+import { promoteArtifact, verifyStoredArtifact } from "../controller/verify.js";
 import {
   listRunViews,
   listWaitingJobs,
@@ -125,6 +126,8 @@ export async function createEmbeddedClient(
       return { info, tar: packManifest(controller.deps.artifacts, manifest) };
     },
     verifyArtifact: (req) => verifyStoredArtifact(controller.deps, req, principal.userName),
+    revoke: async (input) => ({ created: (await revoke(db, input, principal.userName)).created }),
+    promote: (input) => promoteArtifact(controller.deps, input, principal),
     addRepo: (input) => registerRepo(db, input, principal.userName),
     listRepos: () => listRepos(db),
     createUser: (input) => createUser(db, input as Parameters<typeof createUser>[1], principal),

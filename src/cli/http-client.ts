@@ -2,6 +2,7 @@ import { Readable } from "node:stream";
 import { Agent, fetch, type Response } from "undici";
 import { z } from "zod";
 import type { ArtifactInfo } from "../artifacts/catalog.js";
+import type { Promotion } from "../artifacts/gate/index.js";
 import type { AuditRecord } from "../audit/events.js";
 import type { AuditVerification } from "../audit/verify.js";
 import type { IssuedToken, TokenInfo, UserInfo } from "../auth/index.js";
@@ -183,6 +184,8 @@ export function createHttpClient(opts: HttpClientOptions): AirlockClient {
       return { info, tar: Readable.fromWeb(res.body as import("node:stream/web").ReadableStream) };
     },
     verifyArtifact: (req) => json<Verification>("POST", "/artifacts/verify", anyObject, req),
+    revoke: (input) => json<{ created: boolean }>("POST", "/revocations", anyObject, input),
+    promote: (input) => json<Promotion>("POST", "/artifacts/promote", anyObject, input),
     addRepo: (input) => json<Repo>("POST", "/repos", anyObject, input),
     listRepos: () => json<Repo[]>("GET", "/repos", z.array(anyObject)),
     createUser: (input) => json<UserInfo>("POST", "/users", anyObject, input),

@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { registerIdentity, registerRepo, registerUsers } from "./commands/admin.js";
 import { registerApprovals } from "./commands/approvals.js";
-import { registerArtifacts, registerVerify } from "./commands/artifacts.js";
+import { registerArtifacts, registerGate, registerVerify } from "./commands/artifacts.js";
 import { registerAudit } from "./commands/audit.js";
 import { registerEgress } from "./commands/egress.js";
 import { registerRun } from "./commands/run.js";
@@ -29,6 +29,7 @@ registerAudit(program);
 registerApprovals(program);
 registerArtifacts(program);
 registerVerify(program);
+registerGate(program);
 registerEgress(program);
 registerRepo(program);
 registerIdentity(program);

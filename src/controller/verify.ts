@@ -1,7 +1,9 @@
 import { findArtifact } from "../artifacts/catalog.js";
-import { findProvenance, type Revocations, verifyArtifact } from "../artifacts/provenance/index.js";
+import { type Promotion, promote, revocationList, type VerifiedFacts } from "../artifacts/gate/index.js";
+import { findProvenance, type VerifyResult, verifyArtifact } from "../artifacts/provenance/index.js";
 import type { Digest } from "../artifacts/store.js";
 import { recordAudit } from "../audit/log.js";
+import type { Principal } from "../auth/principal.js";
 import { AirlockError } from "../errors.js";
 import type { ControllerDeps } from "./deps.js";
 import { builderId, provenanceKeys, repositoryUri } from "./publish.js";
@@ -23,15 +25,8 @@ export interface Verification {
   subject?: string;
   bundle?: string;
   provenance?: Record<string, unknown>;
-}
-
-/** Where revocations come from; the artifact gate supplies the real list. */
-export type RevocationSource = () => Promise<Revocations>;
-
-let revocationSource: RevocationSource = async () => ({});
-
-export function useRevocations(source: RevocationSource): void {
-  revocationSource = source;
+  /** What promotion decides on; present when verification succeeded. */
+  facts?: VerifiedFacts;
 }
 
 /**
@@ -70,31 +65,82 @@ export async function verifyStoredArtifact(
     if (!newest) {
       return { ok: false, digest, reason: "no_provenance", message: `no signed provenance names ${digest}` };
     }
-    const r = await verifyArtifact({
-      bundle: JSON.parse(newest.bundle) as unknown,
-      artifact: { digest, name: newest.name },
-      trustedKeys: await provenanceKeys(deps).trustedKeys(),
-      revocations: await revocationSource(),
-      expect: {
-        builderId: builderId(deps),
-        ...(req.repo ? { repo: req.repo.includes(":") ? req.repo : repositoryUri(req.repo) } : {}),
-        ...(req.ref ? { ref: req.ref } : {}),
-        ...(req.workflow ? { workflow: req.workflow } : {}),
-        ...(req.protectedRefOnly ? { protectedRefOnly: true } : {}),
-      },
-    });
-    if (!r.ok) return { ok: false, digest, reason: r.reason, message: r.message, bundle: newest.digest };
+    const trustedKeys = await provenanceKeys(deps).trustedKeys();
+    const revocations = await revocationList(deps.db);
+    const expect = {
+      builderId: builderId(deps),
+      ...(req.repo ? { repo: req.repo.includes(":") ? req.repo : repositoryUri(req.repo) } : {}),
+      ...(req.ref ? { ref: req.ref } : {}),
+      ...(req.workflow ? { workflow: req.workflow } : {}),
+      ...(req.protectedRefOnly ? { protectedRefOnly: true } : {}),
+    };
+    // The same bytes can be built more than once (content addressing): any one signed statement
+    // that passes vouches for them. Checking only the newest let a later build of identical bytes
+    // from another branch shadow a protected build's provenance. On failure, the newest's reason.
+    let firstFailure: Verification | undefined;
+    for (const candidate of stored) {
+      const r = verifyArtifact({
+        bundle: parseJson(candidate.bundle),
+        artifact: { digest, name: candidate.name },
+        trustedKeys,
+        revocations,
+        expect,
+      });
+      if (r.ok) return verified(r, candidate.digest);
+      firstFailure ??= { ok: false, digest, reason: r.reason, message: r.message, bundle: candidate.digest };
+    }
+    return firstFailure as Verification;
+  }
+
+  function verified(r: Extract<VerifyResult, { ok: true }>, bundle: string): Verification {
     return {
       ok: true,
       digest,
       subject: r.subject.name,
-      bundle: newest.digest,
+      bundle,
       message: `${r.subject.name} (${digest}) was built by ${r.provenance.builderId} from ${r.provenance.external.workflow.repository}@${r.provenance.external.workflow.ref}; provenance signed by key ${r.keyid.slice(0, 16)}`,
       provenance: { external: r.provenance.external, internal: r.provenance.internal },
+      facts: {
+        repo: r.provenance.external.workflow.repository,
+        ref: r.provenance.external.workflow.ref,
+        refProtected: r.provenance.internal.refProtected,
+        event: r.provenance.internal.eventName,
+        workflow: r.provenance.external.workflow.path,
+        builderId: r.provenance.builderId,
+        runnerId: r.provenance.internal.runnerId,
+        keyId: r.keyid,
+      },
     };
+  }
+}
+
+/** A stored bundle that is not JSON is an invalid bundle (verifyArtifact says so), not a crash. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
   }
 }
 
 export function verificationError(v: Verification): AirlockError {
   return new AirlockError("ARTIFACT_INVALID", `verification failed (${v.reason}): ${v.message}`);
+}
+
+/**
+ * `airlock promote`: only a verified artifact, and only if Cedar's Promote policies accept its
+ * provenance for the channel. The decision (either way) is recorded and audited by the gate.
+ */
+export async function promoteArtifact(
+  deps: ControllerDeps,
+  req: { artifact: string; channel: string },
+  principal: Principal,
+): Promise<Promotion> {
+  const v = await verifyStoredArtifact(deps, { artifact: req.artifact }, principal.userName);
+  if (!v.ok || !v.facts) throw verificationError(v);
+  return promote(
+    { db: deps.db, engine: deps.policy, clock: deps.clock },
+    { artifactDigest: v.digest as Digest, channel: req.channel, verified: v.facts },
+    { id: principal.userName, roles: [principal.role] },
+  );
 }

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { extractArtifact } from "../../artifacts/extract.js";
+import { AirlockError } from "../../errors.js";
 import { withClient } from "../connect.js";
 import { paint, table } from "../output.js";
 
@@ -40,6 +41,43 @@ export function registerVerify(program: Command): void {
         if (!ok) process.exitCode = 3;
       },
     );
+}
+
+export function registerGate(program: Command): void {
+  program
+    .command("revoke")
+    .description(
+      "revoke an artifact, a provenance signing key or a runner; verification refuses it from now on",
+    )
+    .argument("<kind>", "artifact | key | runner")
+    .argument("<subject>", "sha256:… digest, key id, or rnr_… runner id")
+    .requiredOption("--reason <text>", "why, for the audit log")
+    .action(async (kind: string, subject: string, o: { reason: string }, cmd: Command) => {
+      if (!["artifact", "key", "runner"].includes(kind)) {
+        throw new AirlockError("REQUEST_INVALID", `"${kind}" is not artifact, key or runner`);
+      }
+      await withClient(cmd, {}, async (client) => {
+        const r = await client.revoke({
+          kind: kind as "artifact" | "key" | "runner",
+          subject,
+          reason: o.reason,
+        });
+        process.stdout.write(`${r.created ? "revoked" : "already revoked"}: ${kind} ${subject}\n`);
+      });
+    });
+  program
+    .command("promote")
+    .description("promote a verified artifact to a channel, if its provenance satisfies the channel's policy")
+    .argument("<artifact>", "art_… id or sha256:… digest")
+    .requiredOption("--to <channel>", "e.g. staging or production")
+    .action(async (artifact: string, o: { to: string }, cmd: Command) => {
+      await withClient(cmd, {}, async (client) => {
+        const p = await client.promote({ artifact, channel: o.to });
+        process.stdout.write(
+          `${paint("green", "promoted")} ${p.artifactDigest} to ${p.channel} (${p.policies.join(", ")})\n`,
+        );
+      });
+    });
 }
 
 export function registerArtifacts(program: Command): void {

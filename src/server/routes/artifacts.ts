@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { packManifest } from "../../artifacts/archive.js";
 import { findArtifact, listArtifacts } from "../../artifacts/catalog.js";
-import { verifyStoredArtifact } from "../../controller/verify.js";
+import { revoke } from "../../artifacts/gate/index.js";
+import { promoteArtifact, verifyStoredArtifact } from "../../controller/verify.js";
 import { type App, principalOf, type ServerContext } from "../context.js";
 
 const listQuery = z.strictObject({ run: z.string().min(1).max(64).optional() });
@@ -18,6 +19,31 @@ const verifyBody = z.strictObject({
 
 export function artifactRoutes(app: App, ctx: ServerContext): void {
   const { db, artifacts } = ctx.controller.deps;
+
+  const revokeBody = z.strictObject({
+    kind: z.enum(["artifact", "key", "runner"]),
+    subject: z.string().min(1).max(200),
+    reason: z.string().min(1).max(1000),
+  });
+  // Revoking is an incident responder's act: admin only.
+  app.post(
+    "/revocations",
+    { config: { access: "users:write" }, schema: { body: revokeBody } },
+    async (req) => ({
+      created: (await revoke(db, req.body, principalOf(req).userName)).created,
+    }),
+  );
+
+  const promoteBody = z.strictObject({
+    artifact: z.string().regex(/^(art_[a-z2-7]{16}|sha256:[0-9a-f]{64})$/),
+    channel: z.string().min(1).max(63),
+  });
+  // Promotion is a release decision: approvers and admins.
+  app.post(
+    "/artifacts/promote",
+    { config: { access: "jobs:approve" }, schema: { body: promoteBody } },
+    async (req) => promoteArtifact(ctx.controller.deps, req.body, principalOf(req)),
+  );
 
   app.post(
     "/artifacts/verify",

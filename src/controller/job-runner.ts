@@ -96,8 +96,8 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
       idToken: spec.permissions?.["id-token"] === "write",
       onCredential: (value) => secrets.addSecret(`airlock_credential_${++credentialCount}`, value),
     });
-    const declared = await resolveDeclaredSecrets(deps, job.id, spec.secrets, (value) =>
-      secrets.addSecret(`airlock_credential_${++credentialCount}`, value),
+    const declared = await resolveDeclaredSecrets(deps, job.id, spec.secrets, (name, value) =>
+      secrets.addSecret(name, value),
     );
     sandbox = await deps.driver.create({
       ...(link.network ? { network: link.network } : {}),
@@ -137,6 +137,7 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
       uid,
       secrets: declared,
       mask: (text) => maskText(secrets, text),
+      secretSet: secrets,
     });
     outcome = result.outcome;
     detail = result.detail;
@@ -180,6 +181,8 @@ interface JobResources {
   secrets: Record<string, string>;
   /** Masks what the job's log masker hides (a secret, a token, an encoding of one), for text stored outside the log pipeline. */
   mask(text: string): string;
+  /** The same values, for scanning artifacts before they are stored. */
+  secretSet: SecretSet;
 }
 
 async function executeSteps(
@@ -231,6 +234,7 @@ async function executeSteps(
         runnerId: c.runnerId,
         uid: r.uid,
         mask: r.mask,
+        secretSet: r.secretSet,
         sandbox,
         logs,
         stepIdx: idx,

@@ -58,7 +58,7 @@ export async function resolveDeclaredSecrets(
   deps: ControllerDeps,
   jobId: string,
   names: readonly string[],
-  mask: (value: string) => void,
+  mask: (name: string, value: string) => void,
 ): Promise<Record<string, string>> {
   if (names.length === 0) return {};
   const identity = deps.identity;
@@ -79,7 +79,7 @@ export async function resolveDeclaredSecrets(
   const { values } = await resolveJobSecrets(brokerDeps(deps), { jobId, token: minted.token, names });
   const out: Record<string, string> = {};
   for (const [name, value] of values) {
-    mask(value);
+    mask(name, value);
     out[name] = value;
   }
   return out;

@@ -1,5 +1,9 @@
-import { PassThrough } from "node:stream";
+import { randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
 import { ingestTar, type Manifest, packManifest } from "../../artifacts/archive.js";
+import { assertNoSecrets, scanTarStream } from "../../artifacts/scan/index.js";
 import { appendAudit } from "../../audit/log.js";
 import { AirlockError } from "../../errors.js";
 import { newId } from "../../ids.js";
@@ -33,27 +37,50 @@ export async function uploadArtifact(s: StepEnv): Promise<StepResult> {
   if (paths.length === 0)
     throw new AirlockError("WORKFLOW_INVALID", "actions/upload-artifact needs with.path");
 
-  const tarStream = new PassThrough();
-  const ingest = ingestTar(s.deps.artifacts, tarStream, uploadLimits);
-  ingest.catch(() => undefined);
+  // The upload is spooled first: it is scanned for the job's secrets before anything is stored.
+  const spool = join(s.deps.artifacts.root, "incoming", `${randomBytes(12).toString("hex")}.tar`);
+  const out = createWriteStream(spool, { mode: 0o600 });
+  const written = new Promise<void>((resolve, reject) => {
+    out.on("finish", resolve);
+    out.on("error", reject);
+  });
   const logSink = sinkFor(s);
-  const result = await s.sandbox.exec(
-    {
-      argv: ["tar", "-c", "-f", "-", "-C", "/workspace", "--", ...paths],
-      env: s.env,
-      timeoutMs: s.timeoutMs,
-      signal: s.signal,
-    },
-    {
-      write: (stream, chunk) => (stream === "stdout" ? tarStream.write(chunk) : logSink.write(stream, chunk)),
-    },
-  );
-  tarStream.end();
-  if (result.exitCode !== 0) {
-    tarStream.destroy();
+  try {
+    const result = await s.sandbox.exec(
+      {
+        argv: ["tar", "-c", "-f", "-", "-C", "/workspace", "--", ...paths],
+        env: s.env,
+        timeoutMs: s.timeoutMs,
+        signal: s.signal,
+      },
+      {
+        write: (stream, chunk) => (stream === "stdout" ? out.write(chunk) : logSink.write(stream, chunk)),
+      },
+    );
+    out.end();
+    await written;
+    if (result.exitCode !== 0) return result;
+    const scan = await scanTarStream(s.secretSet, createReadStream(spool), uploadLimits);
+    await assertNoSecrets(
+      s.deps.db,
+      s.secretSet,
+      scan,
+      { artifact: name, actor: s.runnerId, runId: s.run.id, jobId: s.job.id, runnerId: s.runnerId },
+      s.deps.clock,
+    );
+    await storeArtifact(s, name, await ingestTar(s.deps.artifacts, createReadStream(spool), uploadLimits));
     return result;
+  } finally {
+    out.destroy();
+    await rm(spool, { force: true });
   }
-  const { manifest, digest, size } = await ingest;
+}
+
+async function storeArtifact(
+  s: StepEnv,
+  name: string,
+  { manifest, digest, size }: Awaited<ReturnType<typeof ingestTar>>,
+): Promise<void> {
   const id = newId("art");
   await s.deps.db.transaction().execute(async (trx) => {
     await trx
@@ -87,7 +114,6 @@ export async function uploadArtifact(s: StepEnv): Promise<StepResult> {
     "system",
     `Uploaded artifact ${name}: ${manifest.files.length} files, ${size} bytes, ${digest}\n`,
   );
-  return result;
 }
 
 /** actions/download-artifact: an artifact of the same run, verified blob by blob, unpacked by tar inside the sandbox. */

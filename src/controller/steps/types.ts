@@ -1,6 +1,7 @@
 import type { LogPipeline } from "../../logs/pipeline.js";
 import type { Repo } from "../../repos/registry.js";
 import type { ExecResult, Sandbox } from "../../sandbox/index.js";
+import type { SecretSet } from "../../secrets/masker/index.js";
 import type { JobTable, RunTable } from "../../store/tables.js";
 import type { ControllerDeps } from "../deps.js";
 
@@ -11,6 +12,8 @@ export interface StepEnv {
   job: JobTable;
   repo: Repo;
   runnerId: string;
+  /** Everything the job must never publish: its secrets, its tokens, `::add-mask::` values. */
+  secretSet: SecretSet;
   /** Masks what the job must never show, for text that leaves the log pipeline (names, outputs). */
   mask(text: string): string;
   /** The job's host uid: files the controller puts in the workspace are the job's. */

@@ -151,6 +151,7 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
         spec,
         startedOn,
         refProtected: (await claimsInputFor(deps.db, job.id)).refProtected,
+        workspaceDir: sandbox.workspaceDir,
       });
       if (provenance) logs.write(-1, "system", `Signed provenance ${provenance} for this job's artifacts\n`);
     }

@@ -1,12 +1,18 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { Manifest } from "../artifacts/archive.js";
 import {
   builderIdFor,
   type EgressSummary,
+  type InTotoStatement,
   type PolicyDecisionSummary,
   ProvenanceKeys,
+  signStatement,
   writeProvenance,
 } from "../artifacts/provenance/index.js";
+import { readLockfile, sbomFromPackageLock } from "../artifacts/sbom/index.js";
 import type { Digest } from "../artifacts/store.js";
+import { recordAudit } from "../audit/log.js";
 import { instanceId } from "../config/config.js";
 import type { Repo } from "../repos/registry.js";
 import type { JobTable, RunTable } from "../store/tables.js";
@@ -55,6 +61,7 @@ export async function publishProvenance(
     spec: StoredJobSpec;
     startedOn: Date;
     refProtected: boolean;
+    workspaceDir: string;
   },
 ): Promise<Digest | null> {
   const artifacts = await deps.db
@@ -99,7 +106,50 @@ export async function publishProvenance(
     },
     deps.clock,
   );
+  await attestSbom(deps, ctx, subjects, keys);
   return written.digest;
+}
+
+/**
+ * The second attestation: a CycloneDX SBOM of the workspace's npm lockfile (where there is one),
+ * over the same subjects, signed the same way. The lockfile is read after the steps finished,
+ * as a regular file without following links, so the job cannot point it at a host file.
+ */
+async function attestSbom(
+  deps: ControllerDeps,
+  ctx: { job: JobTable; run: RunTable; runnerId: string; workspaceDir: string },
+  subjects: { name: string; digest: Digest }[],
+  keys: ProvenanceKeys,
+): Promise<void> {
+  const lockfile = join(ctx.workspaceDir, "package-lock.json");
+  if (!existsSync(lockfile)) return;
+  const sbom = sbomFromPackageLock(await readLockfile(lockfile), {}, { clock: deps.clock });
+  const statement = {
+    _type: "https://in-toto.io/Statement/v1",
+    subject: subjects.map((s) => ({ name: s.name, digest: { sha256: s.digest.slice("sha256:".length) } })),
+    predicateType: sbom.predicateType,
+    predicate: sbom.document,
+  } as unknown as InTotoStatement;
+  const bundle = JSON.stringify(signStatement(statement, await keys.activeKey()));
+  const stored = await deps.artifacts.put(sbom.json);
+  const signed = await deps.artifacts.put(bundle);
+  await recordAudit(
+    deps.db,
+    {
+      type: "sbom.attested",
+      actor: ctx.runnerId,
+      runId: ctx.run.id,
+      jobId: ctx.job.id,
+      runnerId: ctx.runnerId,
+      data: {
+        sbom: stored.digest,
+        bundle: signed.digest,
+        components: sbom.components,
+        unresolved: sbom.unresolved.length,
+      },
+    },
+    deps.clock,
+  );
 }
 
 async function egressSummary(

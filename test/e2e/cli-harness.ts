@@ -18,7 +18,9 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import Database from "better-sqlite3";
+import type { ArtifactInfo } from "../../src/artifacts/catalog.js";
 import type { AuditRecord } from "../../src/audit/events.js";
+import type { Verification } from "../../src/controller/verify.js";
 import type { JobView, RunView } from "../../src/controller/views.js";
 import type { Flow } from "../../src/network/proxy/flow-log.js";
 
@@ -224,6 +226,45 @@ export class Airlock {
     } finally {
       db.close();
     }
+  }
+
+  /**
+   * Read-write access to the database, for tests that play an attacker who can write the store
+   * (forge a bundle, delete a key). Keep it to tampering; read with query().
+   */
+  tamper<T>(fn: (db: Database.Database) => T): T {
+    const db = new Database(this.database, { fileMustExist: true });
+    try {
+      return fn(db);
+    } finally {
+      db.close();
+    }
+  }
+
+  /** `airlock artifacts list`, optionally one run's. */
+  artifacts(runId?: string): Promise<ArtifactInfo[]> {
+    return this.json<ArtifactInfo[]>("artifacts", "list", ...(runId ? ["--run", runId] : []));
+  }
+
+  /** Where the content-addressed store keeps a blob (sha256/<2 hex>/<rest>). */
+  blobPath(digest: string): string {
+    const hex = digest.replace(/^sha256:/, "");
+    return join(this.dataDir, "artifacts", "sha256", hex.slice(0, 2), hex.slice(2));
+  }
+
+  /**
+   * `airlock verify <artifact> [flags] --json`: its exit status (0 verified, 3 failed) and the
+   * verification it printed, which a failure prints too.
+   */
+  async verify(
+    artifact: string,
+    ...flags: string[]
+  ): Promise<{ status: number | null; verification: Verification }> {
+    const r = await this.cli("verify", artifact, ...flags, "--json");
+    if (r.status !== 0 && r.status !== 3) {
+      throw new Error(`airlock verify ${artifact} exited ${r.status}: ${r.stderr}`);
+    }
+    return { status: r.status, verification: JSON.parse(r.stdout) as Verification };
   }
 
   /** A job's step output as `airlock logs` prints it. */

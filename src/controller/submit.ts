@@ -1,3 +1,4 @@
+import picomatch from "picomatch";
 import { appendAudit, recordAudit } from "../audit/log.js";
 import { AirlockError, isAirlockError } from "../errors.js";
 import { newId } from "../ids.js";
@@ -85,7 +86,7 @@ async function admitAndQueue(
   }
   const workflowPath = source.path;
   const workflow = parseWorkflow(source.text, workflowPath);
-  assertTriggeredBy(workflow, event, workflowPath);
+  assertTriggeredBy(workflow, event, workflowPath, resolved);
   const refProtected = isProtectedRef(repo.protection, resolved.refType, resolved.name);
 
   const now = deps.clock.now().toISOString();
@@ -265,13 +266,32 @@ function storedSpec(workflow: Workflow, job: JobSpec) {
   };
 }
 
-function assertTriggeredBy(workflow: Workflow, event: string, file: string): void {
+function assertTriggeredBy(workflow: Workflow, event: string, file: string, resolved: ResolvedRef): void {
   if (!Object.hasOwn(workflow.on, event)) {
     throw new AirlockError(
       "REQUEST_INVALID",
       `${file} does not run on "${event}" (it runs on: ${Object.keys(workflow.on).join(", ") || "nothing"})`,
       {
         hint: "pass --event with one of the workflow's triggers",
+      },
+    );
+  }
+  // Ref filters apply to push as on GitHub (for pull requests they name the base branch, which a
+  // local run does not have). A filter for one kind of ref leaves the other kind untriggered.
+  const filters = workflow.on[event];
+  if (event !== "push" || !filters) return;
+  const { branches, branchesIgnore, tags, tagsIgnore } = filters;
+  const anyFilter = [branches, branchesIgnore, tags, tagsIgnore].some((f) => f !== undefined);
+  if (!anyFilter) return;
+  const [only, ignore] = resolved.refType === "tag" ? [tags, tagsIgnore] : [branches, branchesIgnore];
+  const matches = (patterns: string[]) => picomatch.isMatch(resolved.name, patterns, { dot: true });
+  const runs = only !== undefined ? matches(only) : ignore !== undefined ? !matches(ignore) : false;
+  if (!runs) {
+    throw new AirlockError(
+      "REQUEST_INVALID",
+      `${file} does not run on push to ${resolved.refType} ${resolved.name}: its on.push filters exclude it`,
+      {
+        hint: "run it on a ref the workflow's branches/tags filters select, or use --event workflow_dispatch if it has that trigger",
       },
     );
   }

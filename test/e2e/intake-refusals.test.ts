@@ -171,6 +171,17 @@ jobs:
     expect(refusal.data).toMatchObject({ event: "pull_request", code: "REQUEST_INVALID" });
   });
 
+  it("a push to a branch the workflow's on.push filters exclude", async () => {
+    const branch = branchWith(
+      good.replace(/^on: push$/m, "on:\n  push:\n    branches: [main, 'release/**']"),
+    );
+    const { refusal } = await expectRefused(
+      ["e2e/intake", "--ref", branch],
+      new RegExp(`^error: ${wf} does not run on push to branch ${branch}: its on.push filters exclude it`),
+    );
+    expect(refusal.data).toMatchObject({ code: "REQUEST_INVALID" });
+  });
+
   it("a repository whose source has gone", async () => {
     const gone = GitRepo.create("gone", { [wf]: good });
     const added = await airlock.cli("repo", "add", "e2e/gone", "--source", gone.dir);

@@ -3,6 +3,7 @@ import type { JobView, RunView } from "../../controller/views.js";
 import { AirlockError } from "../../errors.js";
 import type { AirlockClient } from "../client.js";
 import { withClient } from "../connect.js";
+import { LineAssembler } from "../log-lines.js";
 import { duration, paint, paintState } from "../output.js";
 
 interface RunOptions {
@@ -134,17 +135,12 @@ function printOutcome(job: JobView): void {
 
 async function printLogs(client: AirlockClient, job: JobView): Promise<void> {
   const prefix = paint("gray", `[${job.key}] `);
-  const partial = new Map<string, string>();
-  for await (const line of client.logs(job.id, { follow: true })) {
-    const key = `${line.stepIdx}:${line.stream}`;
-    const text = (partial.get(key) ?? "") + line.data;
-    const lines = text.split("\n");
-    partial.set(key, lines.pop() ?? "");
-    for (const l of lines) {
-      const shown =
-        line.stream === "system" ? paint("cyan", l) : line.stream === "stderr" ? paint("yellow", l) : l;
-      process.stdout.write(`${prefix}${shown}\n`);
-    }
-  }
-  for (const rest of partial.values()) if (rest) process.stdout.write(`${prefix}${rest}\n`);
+  const lines = new LineAssembler();
+  const print = ({ stream, text }: { stream: string; text: string }) => {
+    const shown =
+      stream === "system" ? paint("cyan", text) : stream === "stderr" ? paint("yellow", text) : text;
+    process.stdout.write(`${prefix}${shown}\n`);
+  };
+  for await (const chunk of client.logs(job.id, { follow: true })) lines.push(chunk).forEach(print);
+  lines.rest().forEach(print);
 }

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { withClient } from "../connect.js";
+import { LineAssembler } from "../log-lines.js";
 import { duration, paint, paintState, table } from "../output.js";
 
 export function registerRuns(program: Command): void {
@@ -102,9 +103,12 @@ export function registerLogs(program: Command): void {
     .option("-f, --follow", "keep printing until the job has finished")
     .action(async (id: string, o: { follow?: boolean }, cmd: Command) => {
       await withClient(cmd, {}, async (client) => {
-        for await (const line of client.logs(id, { follow: o.follow ?? false })) {
-          process.stdout.write(line.stream === "system" ? paint("cyan", line.data) : line.data);
-        }
+        const lines = new LineAssembler();
+        const print = ({ stream, text }: { stream: string; text: string }) =>
+          process.stdout.write(`${stream === "system" ? paint("cyan", text) : text}\n`);
+        for await (const chunk of client.logs(id, { follow: o.follow ?? false }))
+          lines.push(chunk).forEach(print);
+        lines.rest().forEach(print);
       });
     });
 }

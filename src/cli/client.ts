@@ -48,7 +48,7 @@ export interface AirlockClient {
   /** Which claims make up `sub` in the repository's ID tokens (null: GitHub's default). */
   setOidcSubject(repo: string, customization: SubjectCustomization | null): Promise<Repo>;
   /** Starts signing ID tokens with a new key; the old public key stays published until its tokens expire. */
-  rotateSigningKey(): Promise<{ created: string; retired: string | null }>;
+  rotateSigningKey(which?: "id-token" | "provenance"): Promise<{ created: string; retired: string | null }>;
   listArtifacts(opts: { runId?: string }): Promise<ArtifactInfo[]>;
   /** The artifact's files as a tar stream; every blob is checked against its digest on the way. */
   downloadArtifact(ref: string): Promise<{ info: ArtifactInfo; tar: Readable }>;

@@ -13,6 +13,7 @@ import {
 } from "../auth/index.js";
 import type { Config } from "../config/config.js";
 import { Controller } from "../controller/controller.js";
+import { provenanceKeys } from "../controller/publish.js";
 import { promoteArtifact, verifyStoredArtifact } from "../controller/verify.js";
 import {
   listRunViews,
@@ -111,7 +112,11 @@ export async function createEmbeddedClient(
       await deleteSecret(db, input, principal.userName);
     },
     setOidcSubject: (repo, customization) => setOidcSubject(db, repo, customization, principal.userName),
-    async rotateSigningKey() {
+    async rotateSigningKey(which = "id-token") {
+      if (which === "provenance") {
+        const { created, retired } = await provenanceKeys(controller.deps).rotate(principal.userName);
+        return { created: created.keyid, retired: retired?.keyid ?? null };
+      }
       const keys = new SigningKeys(db, {
         kek: controller.deps.kek,
         maxTokenLifetimeSeconds: config.identity.tokenLifetimeSeconds,

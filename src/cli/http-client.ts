@@ -173,8 +173,10 @@ export function createHttpClient(opts: HttpClientOptions): AirlockClient {
     },
     setOidcSubject: (repo, customization) =>
       json<Repo>("PUT", "/repos/oidc-subject", anyObject, { repo, customization }),
-    rotateSigningKey: () =>
-      json<{ created: string; retired: string | null }>("POST", "/identity/keys/rotate", anyObject, {}),
+    rotateSigningKey: (which = "id-token") =>
+      json<{ created: string; retired: string | null }>("POST", "/identity/keys/rotate", anyObject, {
+        which,
+      }),
     listArtifacts: (o) =>
       json<ArtifactInfo[]>("GET", `/artifacts${query({ run: o.runId })}`, z.array(anyObject)),
     async downloadArtifact(ref) {

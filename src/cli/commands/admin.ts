@@ -101,14 +101,15 @@ export function registerIdentity(program: Command): void {
     );
   program
     .command("keys")
-    .description("ID-token signing keys")
+    .description("signing keys: ID tokens and artifact provenance")
     .command("rotate")
     .description(
-      "sign new ID tokens with a fresh key; the old public key stays in the JWKS until its tokens expire",
+      "sign with a fresh key: ID tokens (the old public key stays in the JWKS until its tokens expire) or, with --provenance, artifact provenance (old keys stay trusted until revoked)",
     )
-    .action(async (_o: unknown, cmd: Command) => {
+    .option("--provenance", "rotate the provenance signing key instead of the ID-token key")
+    .action(async (o: { provenance?: boolean }, cmd: Command) => {
       await withClient(cmd, {}, async (client) => {
-        const r = await client.rotateSigningKey();
+        const r = await client.rotateSigningKey(o.provenance ? "provenance" : "id-token");
         process.stdout.write(`signing with ${r.created}${r.retired ? `; retired ${r.retired}` : ""}\n`);
       });
     });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { provenanceKeys } from "../../controller/publish.js";
 import { AirlockError } from "../../errors.js";
 import { listRepos, registerRepo, setOidcSubject } from "../../repos/registry.js";
 import { type App, principalOf, type ServerContext } from "../context.js";
@@ -34,10 +35,21 @@ export function repoRoutes(app: App, ctx: ServerContext): void {
   );
 
   // Rotating the ID-token signing key is an operator's act: admin only (users:write).
-  app.post("/identity/keys/rotate", { config: { access: "users:write" } }, async (req) => {
-    const identity = ctx.controller.deps.identity;
-    if (!identity) throw new AirlockError("SANDBOX_UNAVAILABLE", "this server does not issue ID tokens");
-    const { created, retired } = await identity.keys.rotate(principalOf(req).userName);
-    return { created: created.kid, retired: retired?.kid ?? null };
-  });
+  const rotateBody = z.strictObject({ which: z.enum(["id-token", "provenance"]).default("id-token") });
+  app.post(
+    "/identity/keys/rotate",
+    { config: { access: "users:write" }, schema: { body: rotateBody } },
+    async (req) => {
+      if (req.body.which === "provenance") {
+        const { created, retired } = await provenanceKeys(ctx.controller.deps).rotate(
+          principalOf(req).userName,
+        );
+        return { created: created.keyid, retired: retired?.keyid ?? null };
+      }
+      const identity = ctx.controller.deps.identity;
+      if (!identity) throw new AirlockError("SANDBOX_UNAVAILABLE", "this server does not issue ID tokens");
+      const { created, retired } = await identity.keys.rotate(principalOf(req).userName);
+      return { created: created.kid, retired: retired?.kid ?? null };
+    },
+  );
 }

@@ -5,6 +5,7 @@ import type { AuditRecord } from "../audit/events.js";
 import type { AuditQuery } from "../audit/log.js";
 import type { AuditVerification } from "../audit/verify.js";
 import type { IssuedToken, TokenInfo, UserInfo } from "../auth/index.js";
+import type { Attestations } from "../controller/attestations.js";
 import type { RunRequest } from "../controller/submit.js";
 import type { Verification, VerifyRequest } from "../controller/verify.js";
 import type { JobView, RunView } from "../controller/views.js";
@@ -52,6 +53,8 @@ export interface AirlockClient {
   listArtifacts(opts: { runId?: string }): Promise<ArtifactInfo[]>;
   /** The artifact's files as a tar stream; every blob is checked against its digest on the way. */
   downloadArtifact(ref: string): Promise<{ info: ArtifactInfo; tar: Readable }>;
+  /** The artifact's signed attestations (provenance, SBOM) as Sigstore bundles. */
+  attestations(ref: string): Promise<Attestations>;
   /** Checks an artifact's signed provenance against what the caller expects. */
   verifyArtifact(req: VerifyRequest): Promise<Verification>;
   /** Revokes an artifact (sha256:…), a provenance key (its hint) or a runner (rnr_…); permanent. */

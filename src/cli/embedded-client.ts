@@ -12,6 +12,7 @@ import {
   revokeToken,
 } from "../auth/index.js";
 import type { Config } from "../config/config.js";
+import { attestationsOf } from "../controller/attestations.js";
 import { Controller } from "../controller/controller.js";
 import { provenanceKeys } from "../controller/publish.js";
 import { promoteArtifact, verifyStoredArtifact } from "../controller/verify.js";
@@ -130,6 +131,7 @@ export async function createEmbeddedClient(
       const { manifest, ...info } = found;
       return { info, tar: packManifest(controller.deps.artifacts, manifest) };
     },
+    attestations: (ref) => attestationsOf(controller.deps, ref),
     verifyArtifact: (req) => verifyStoredArtifact(controller.deps, req, principal.userName),
     revoke: async (input) => ({ created: (await revoke(db, input, principal.userName)).created }),
     promote: (input) => promoteArtifact(controller.deps, input, principal),

@@ -6,6 +6,7 @@ import type { Promotion } from "../artifacts/gate/index.js";
 import type { AuditRecord } from "../audit/events.js";
 import type { AuditVerification } from "../audit/verify.js";
 import type { IssuedToken, TokenInfo, UserInfo } from "../auth/index.js";
+import type { Attestations } from "../controller/attestations.js";
 import type { Verification } from "../controller/verify.js";
 import type { JobView, RunView } from "../controller/views.js";
 import { AirlockError, type ErrorCode, errorCodes, formatPosition, type SourcePosition } from "../errors.js";
@@ -185,6 +186,7 @@ export function createHttpClient(opts: HttpClientOptions): AirlockClient {
       if (!res.body) throw new AirlockError("INTERNAL", `the server at ${origin} sent no artifact body`);
       return { info, tar: Readable.fromWeb(res.body as import("node:stream/web").ReadableStream) };
     },
+    attestations: (ref) => json<Attestations>("GET", `/artifacts/${seg(ref)}/attestations`, anyObject),
     verifyArtifact: (req) => json<Verification>("POST", "/artifacts/verify", anyObject, req),
     revoke: (input) => json<{ created: boolean }>("POST", "/revocations", anyObject, input),
     promote: (input) => json<Promotion>("POST", "/artifacts/promote", anyObject, input),

@@ -1,4 +1,6 @@
-import { resolve } from "node:path";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Airlock, GitRepo, jobByKey, runIdOf } from "./cli-harness.js";
 
@@ -133,6 +135,33 @@ describe("the artifact gate", () => {
     for (const art of [before, after]) {
       const v = await airlock.cli("verify", art, "--repo", repoName, "--protected");
       expect(v.status, v.stdout + v.stderr).toBe(0);
+    }
+  });
+
+  it("attaches a signed CycloneDX SBOM over the same subjects as the provenance", async () => {
+    const art = await build("main");
+    const out = mkdtempSync(join(tmpdir(), "airlock-e2e-att-"));
+    try {
+      const r = await airlock.cli("artifacts", "attestations", art, "--out", out);
+      expect(r.status, r.stderr).toBe(0);
+      const statementOf = (file: string) => {
+        const bundle = JSON.parse(readFileSync(join(out, file), "utf8")) as {
+          dsseEnvelope: { payload: string };
+        };
+        return JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, "base64").toString("utf8")) as {
+          predicateType: string;
+          predicate: { bomFormat?: string };
+          subject: unknown[];
+        };
+      };
+      const provenance = statementOf("provenance.sigstore.json");
+      const sbom = statementOf("sbom.sigstore.json");
+      expect(provenance.predicateType).toBe("https://slsa.dev/provenance/v1");
+      expect(sbom.predicateType).toBe("https://cyclonedx.org/bom");
+      expect(sbom.predicate.bomFormat).toBe("CycloneDX");
+      expect(sbom.subject).toEqual(provenance.subject);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
     }
   });
 });

@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { extractArtifact } from "../../artifacts/extract.js";
 import { AirlockError } from "../../errors.js";
@@ -96,6 +98,26 @@ export function registerArtifacts(program: Command): void {
             list.map((a) => [a.id, a.name, a.digest, a.files, a.size, a.repo, a.ref, a.runId, a.runnerId]),
           )}\n`,
         );
+      });
+    });
+  artifacts
+    .command("attestations")
+    .description("write the artifact's signed provenance and SBOM (Sigstore bundles) to files")
+    .argument("<artifact>", "art_… id or sha256:… digest")
+    .requiredOption("--out <dir>", "where to write provenance.sigstore.json and sbom.sigstore.json")
+    .action(async (ref: string, o: { out: string }, cmd: Command) => {
+      await withClient(cmd, {}, async (client) => {
+        const a = await client.attestations(ref);
+        await mkdir(o.out, { recursive: true });
+        for (const [name, bundle] of [
+          ["provenance.sigstore.json", a.provenance],
+          ["sbom.sigstore.json", a.sbom],
+        ] as const) {
+          if (!bundle) continue;
+          await writeFile(join(o.out, name), bundle);
+          process.stdout.write(`${join(o.out, name)}\n`);
+        }
+        if (!a.provenance && !a.sbom) process.stdout.write(`no attestations for ${a.artifact}\n`);
       });
     });
   artifacts

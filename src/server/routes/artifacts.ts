@@ -2,6 +2,7 @@ import { z } from "zod";
 import { packManifest } from "../../artifacts/archive.js";
 import { findArtifact, listArtifacts } from "../../artifacts/catalog.js";
 import { revoke } from "../../artifacts/gate/index.js";
+import { attestationsOf } from "../../controller/attestations.js";
 import { promoteArtifact, verifyStoredArtifact } from "../../controller/verify.js";
 import { type App, principalOf, type ServerContext } from "../context.js";
 
@@ -43,6 +44,12 @@ export function artifactRoutes(app: App, ctx: ServerContext): void {
     "/artifacts/promote",
     { config: { access: "jobs:approve" }, schema: { body: promoteBody } },
     async (req) => promoteArtifact(ctx.controller.deps, req.body, principalOf(req)),
+  );
+
+  app.get(
+    "/artifacts/:ref/attestations",
+    { config: { access: "runs:read" }, schema: { params: refParams } },
+    async (req) => attestationsOf(ctx.controller.deps, req.params.ref),
   );
 
   app.post(

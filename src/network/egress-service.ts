@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import { recordAudit } from "../audit/log.js";
 import { AirlockError } from "../errors.js";
 import type { Db } from "../store/database.js";
 import { AddressPool } from "./address-pool.js";
@@ -76,7 +77,10 @@ interface LiveJob {
   net: JobNetwork;
   egress: JobEgress;
   listeners: { close(): Promise<void> }[];
+  dnsRefusals?: number;
 }
+
+const maxDnsAuditsPerJob = 50;
 
 /**
  * The network side of a job, end to end: a namespace with its rules, a resolver that answers only
@@ -135,7 +139,9 @@ export class EgressService {
       resolve: async (name): Promise<ResolvedAddress[]> =>
         (await resolver(name)).filter((a) => !a.includes(":")).map((address) => ({ address, ttl: 30 })),
       onQuery: (q) => {
-        if (!q.answered) opts.logger.info({ jobId: q.jobId, name: q.name, reason: q.reason }, "dns refused");
+        if (q.answered) return;
+        opts.logger.info({ jobId: q.jobId, name: q.name, reason: q.reason }, "dns refused");
+        service.current?.auditDnsRefusal(q.jobId, q.name, q.reason ?? "refused", q.withheld ?? []);
       },
       ...(opts.denyCidrs ? { extraDenied: opts.denyCidrs } : {}),
     });
@@ -201,6 +207,33 @@ export class EgressService {
       jobAddr: net.jobAddr,
       release: () => this.release(req.jobId),
     };
+  }
+
+  /**
+   * A refused lookup is an attempt like a refused connection: audited with the job's ids. Bounded
+   * per job, so a job looping over lookups cannot flood the audit log; the rest are counted.
+   */
+  auditDnsRefusal(jobId: string, name: string, reason: string, withheld: string[]): void {
+    const job = this.live.get(jobId);
+    if (!job) return;
+    job.dnsRefusals = (job.dnsRefusals ?? 0) + 1;
+    if (job.dnsRefusals > maxDnsAuditsPerJob) return;
+    const { runId, runnerId } = job.egress;
+    void recordAudit(this.opts.db, {
+      type: "egress.dns_refused",
+      actor: runnerId,
+      runId,
+      jobId,
+      runnerId,
+      data: {
+        name,
+        reason,
+        withheld,
+        ...(job.dnsRefusals === maxDnsAuditsPerJob
+          ? { note: "further refusals of this job are not audited" }
+          : {}),
+      },
+    }).catch((err: unknown) => this.opts.logger.error({ err, jobId }, "could not audit a dns refusal"));
   }
 
   /** Teardown: stop serving the job, record its non-proxied flows, remove its network. */

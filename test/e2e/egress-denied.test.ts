@@ -284,12 +284,14 @@ describe("a job with an allowlist of registry.test cannot reach", () => {
     expect(hostConnections).toBe(0);
   });
 
-  it("another resolver over udp/53: Airlock's resolver answers instead, and refuses", () => {
+  it("another resolver over udp/53: Airlock's resolver answers instead, and refuses", async () => {
     expect(probe("dns-other-denied")).toMatchObject({ exit: 1, out: "ENOTFOUND" });
     // What answered is Airlock (the pinned address), not the other resolver (which says 10.254.43.2).
     expect(probe("dns-other-allowed")).toMatchObject({ exit: 0, out: `answer ${registry.address}` });
     expect(internal.requests().filter((e) => e.kind === "dns")).toEqual([]);
     expect(result.stderr).toMatch(/"name":"secret\.internal\.test"[^\n]*"msg":"dns refused"/);
+    const refused = await airlock.audit({ type: "egress.dns_refused", job: probeJobId });
+    expect(refused.map((e) => e.data.name)).toContain("secret.internal.test");
   });
 
   it("anything over IPv6", () => {

@@ -18,7 +18,7 @@
  * needle with non-ASCII characters the byte dictionary adds its UTF-8 bytes read as latin1
  * ("Pässwort" → "PÃ¤sswort"), so one latin1 pass finds the value in UTF-8 and in latin1 files.
  */
-import { type Automaton, buildAutomaton, SEP } from "../../secrets/masker/automaton.js";
+import { type Automaton, buildAutomaton, SEP, sparseNext } from "../../secrets/masker/automaton.js";
 import type { SecretSet } from "../../secrets/masker/secret-set.js";
 
 /** An automaton and the way back from one of its needles to the secret's name. */
@@ -108,7 +108,8 @@ export class SecretCursor {
 
   /** Feeds text; the state carries over to the next call. Same transitions as NeedleStream.scan. */
   push(text: string): void {
-    const { cls, K, D, dense, childStart, childEnd, inCls, fail, matchLen } = this.auto;
+    const auto = this.auto;
+    const { cls, K, D, dense, inCls, matchLen } = auto;
     const n = text.length;
     let s = this.state;
     let r = s < D ? s * K : -1;
@@ -128,23 +129,7 @@ export class SecretCursor {
         r = 0;
         continue;
       } else {
-        let next = -1;
-        while (s >= D) {
-          const end = childEnd[s] as number;
-          for (let k = childStart[s] as number; k < end; k++) {
-            if (inCls[k] === c) {
-              next = k;
-              break;
-            }
-          }
-          if (next !== -1) break;
-          s = fail[s] as number;
-        }
-        if (next !== -1) s = next;
-        else {
-          const v = dense[s * K + c] as number;
-          s = v >= 0 ? v / K : ~v;
-        }
+        s = sparseNext(auto, s, c);
       }
       if ((matchLen[s] as number) !== 0) this.record(s);
       r = s < D ? s * K : -1;

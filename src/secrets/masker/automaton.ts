@@ -193,3 +193,20 @@ export function buildAutomaton(needles: readonly string[], triggers: readonly st
     maxNeedle,
   };
 }
+
+/**
+ * The transition out of a deep (sparse) state: its own children first, then along failure links
+ * until a state has a child for `c` or the walk reaches the dense top. The scanners keep the dense
+ * fast path inline and call this only when they leave it.
+ */
+export function sparseNext(a: Automaton, state: number, c: number): number {
+  const { D, K, dense, childStart, childEnd, inCls, fail } = a;
+  let s = state;
+  while (s >= D) {
+    const end = childEnd[s] as number;
+    for (let k = childStart[s] as number; k < end; k++) if (inCls[k] === c) return k;
+    s = fail[s] as number;
+  }
+  const v = dense[s * K + c] as number;
+  return v >= 0 ? v / K : ~v;
+}

@@ -14,7 +14,7 @@
  * is scanned again from the root, so a new value that sits in it is still caught.
  */
 import type { Automaton } from "./automaton.js";
-import { SEP } from "./automaton.js";
+import { SEP, sparseNext } from "./automaton.js";
 import type { SecretSet } from "./secret-set.js";
 
 export const MASK = "***";
@@ -74,7 +74,8 @@ export class NeedleStream {
   }
 
   private scan(): void {
-    const { cls, K, D, dense, childStart, childEnd, inCls, fail, matchLen, trigger } = this.auto;
+    const auto = this.auto;
+    const { cls, K, D, dense, inCls, matchLen, trigger } = auto;
     const buf = this.buf;
     const n = buf.length;
     const off = this.off;
@@ -97,23 +98,7 @@ export class NeedleStream {
         r = 0;
         continue;
       } else {
-        let next = -1;
-        while (s >= D) {
-          const end = childEnd[s] as number;
-          for (let k = childStart[s] as number; k < end; k++) {
-            if (inCls[k] === c) {
-              next = k;
-              break;
-            }
-          }
-          if (next !== -1) break;
-          s = fail[s] as number;
-        }
-        if (next !== -1) s = next;
-        else {
-          const v = dense[s * K + c] as number;
-          s = v >= 0 ? v / K : ~v;
-        }
+        s = sparseNext(auto, s, c);
       }
       const m = matchLen[s] as number;
       if (m !== 0) this.addSpan(this.symbolStart(off + i, m), off + i + 1);

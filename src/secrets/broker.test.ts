@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { caught } from "../../test/fixtures/errors.js";
 import { listAudit } from "../audit/log.js";
 import { verifyAudit } from "../audit/verify.js";
-import { AirlockError } from "../errors.js";
 import type { KeyEncryptionKey } from "../identity/master-key.js";
 import type { Db } from "../store/database.js";
 import { type BrokerDeps, exchange } from "./broker.js";
@@ -20,15 +20,6 @@ const VALUES = {
   staging: "staging-key-value-0006",
   apiOnly: "api-only-value-0007",
 };
-
-async function caught(p: Promise<unknown>): Promise<AirlockError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (e instanceof AirlockError) return e;
-  throw new Error(`expected an AirlockError, got ${String(e)}`);
-}
 
 describe("secret broker", () => {
   let db: Db;

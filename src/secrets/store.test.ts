@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { caught } from "../../test/fixtures/errors.js";
 import { listAudit } from "../audit/log.js";
 import { verifyAudit } from "../audit/verify.js";
-import { AirlockError } from "../errors.js";
 import type { KeyEncryptionKey } from "../identity/master-key.js";
 import type { Db } from "../store/database.js";
 import { deleteSecret, listSecrets, readSecretValues, setSecret } from "./store.js";
@@ -12,15 +12,6 @@ const repo = { kind: "repo", repo: "acme/web" } as const;
 const org = { kind: "org", org: "acme" } as const;
 const prod = { kind: "environment", repo: "acme/web", environment: "production" } as const;
 const VALUE = "npm_s3cr3t-value-4f9a2b";
-
-async function caught(p: Promise<unknown>): Promise<AirlockError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (e instanceof AirlockError) return e;
-  throw new Error(`expected an AirlockError, got ${String(e)}`);
-}
 
 describe("secret store", () => {
   let db: Db;

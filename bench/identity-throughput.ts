@@ -1,10 +1,11 @@
 /**
- * ID token mint and verify throughput on one core: mintIdToken and verifyIdToken (jose, WebCrypto)
- * back to back, one operation in flight, for RUNS runs of SECONDS each; the figure is the median
- * run. Baselines measured in the same process: the bare ES256 primitive (node:crypto sign/verify
- * of the same signing input, no JOSE), so the ratio is what the JWT layer costs. EdDSA rows are
- * informational. CPU-seconds per wall-second are kept in the details to show it stayed on one core
- * (WebCrypto runs each operation on a libuv worker while the main thread waits; pin the process
+ * ID token mint and verify throughput on one core: mintIdToken (jose, WebCrypto) and
+ * verifyIdToken (fast-jwt, synchronous node:crypto) back to back, one operation in flight, for
+ * RUNS runs of SECONDS each; the figure is the median run. Baselines measured in the same process:
+ * the bare primitive (node:crypto sign/verify of the same signing input, no JOSE), so the ratio is
+ * what the JWT layer costs. EdDSA rows are informational. CPU-seconds per wall-second are kept in
+ * the details to show it stayed on one core (WebCrypto signing runs each operation on a libuv
+ * worker while the main thread waits; verification runs on the calling thread; pin the process
  * with `taskset -c N` to rule out a second core entirely).
  */
 import { createPrivateKey, createPublicKey, sign as cryptoSign, verify as cryptoVerify } from "node:crypto";
@@ -97,8 +98,8 @@ async function measure(alg: SigningAlg, runs: number, seconds: number) {
     // Interleaved, so machine drift hits every series alike.
     series.mint.push(await rate(() => mintIdToken(key, claims, { issuer, audience }), seconds));
     series.verify.push(await rate(verifyNext, seconds));
-    // As a server sees them: WebCrypto runs each verify on a libuv worker, so with several in
-    // flight the main thread's share overlaps the worker's instead of waiting for it.
+    // As a server sees them. Verification is synchronous on the calling thread, so several in
+    // flight should do no better than one (under WebCrypto it did: a worker's share overlapped).
     series.verifyConcurrent.push(await rate(verifyNext, seconds, concurrent));
     series.rawSign.push(await rate(() => cryptoSign(digest, input, { key: priv, ...opts }), seconds / 2));
     series.rawVerify.push(

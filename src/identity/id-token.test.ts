@@ -1,5 +1,6 @@
-import { createHmac, createPublicKey } from "node:crypto";
+import { createHmac, createPublicKey, sign as cryptoSign, generateKeyPairSync, KeyObject } from "node:crypto";
 import { exportJWK, generateKeyPair, type JSONWebKeySet, SignJWT } from "jose";
+import jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../store/database.js";
 import { jobClaims } from "./claims.js";
@@ -213,6 +214,142 @@ describe("attacks and bad input are rejected with their reason", () => {
     const v = await verify(token, { audience: "other" });
     expect(JSON.stringify(v)).not.toContain(token.split(".")[2]);
     expect(JSON.stringify(v)).not.toContain(token.split(".")[1]);
+  });
+});
+
+describe("verification details the fast-jwt verifier is relied on for", () => {
+  /** Signs any header and payload with the active key, bypassing mintIdToken's checks. */
+  async function signed(header: Record<string, unknown>, payload: Record<string, unknown>) {
+    const pk = await keys.activeKey();
+    return new SignJWT(payload)
+      .setProtectedHeader({ alg: "ES256", kid: pk.kid, typ: "JWT", ...header } as never)
+      .sign(pk.privateKey);
+  }
+
+  it("accepts a typ spelled application/jwt or in another case, as jose did", async () => {
+    const { payload } = await mint();
+    for (const typ of ["jwt", "application/JWT"]) {
+      expect((await verify(await signed({ typ }, { ...payload }))).ok).toBe(true);
+    }
+    const noTyp = await signed({ typ: undefined }, { ...payload });
+    expect(rejected(await verify(noTyp))).toBe("malformed");
+  });
+
+  it("nbf and exp use the clock tolerance in whole seconds at both edges", async () => {
+    const iat = Math.floor(clock.now().getTime() / 1000);
+    const { payload } = await mint();
+    const at = (nbf: number, exp: number) => signed({}, { ...payload, nbf, exp });
+    expect((await verify(await at(iat + 5, iat + 300))).ok).toBe(true);
+    expect(rejected(await verify(await at(iat + 6, iat + 300)))).toBe("not_yet_valid");
+    expect((await verify(await at(iat, iat - 4))).ok).toBe(true);
+    expect(rejected(await verify(await at(iat, iat - 5)))).toBe("expired");
+    expect((await verify(await at(iat + 6, iat + 300), { clockToleranceSeconds: 10 })).ok).toBe(true);
+  });
+
+  it("claims of the wrong type are malformed, not trusted", async () => {
+    const { payload } = await mint();
+    for (const bad of [{ exp: "9999999999" }, { nbf: null }, { iat: "now" }, { sub: 7 }, { jti: "" }]) {
+      expect(rejected(await verify(await signed({}, { ...payload, ...bad })))).toBe("malformed");
+    }
+    expect(rejected(await verify(await signed({}, { ...payload, iss: [issuer] })))).toBe("issuer");
+  });
+
+  it("an audience list matches when any member is expected, never by non-strings", async () => {
+    const { payload } = await mint();
+    expect((await verify(await signed({}, { ...payload, aud: ["x", audience] }))).ok).toBe(true);
+    expect(rejected(await verify(await signed({}, { ...payload, aud: ["x", "y"] })))).toBe("audience");
+    expect(rejected(await verify(await signed({}, { ...payload, aud: [[audience]] })))).toBe("audience");
+    expect(rejected(await verify(await signed({}, { ...payload, aud: 1 })))).toBe("audience");
+  });
+
+  it("an unknown critical header is refused", async () => {
+    const { payload } = await mint();
+    // jose refuses to sign it, so sign the input by hand.
+    const header = { alg: "ES256", kid: key.kid, typ: "JWT", crit: ["x-airlock"], "x-airlock": 1 };
+    const input = `${b64(header)}.${b64(payload)}`;
+    const priv = KeyObject.from((await keys.activeKey()).privateKey as never);
+    const sig = cryptoSign("sha256", Buffer.from(input), { key: priv, dsaEncoding: "ieee-p1363" });
+    const token = `${input}.${sig.toString("base64url")}`;
+    expect(rejected(await verify(token))).toBe("malformed");
+    // The same input without the crit header verifies, so the refusal is the crit header's.
+    const { crit: _c, ...plain } = header;
+    const plainInput = `${b64(plain)}.${b64(payload)}`;
+    const plainSig = cryptoSign("sha256", Buffer.from(plainInput), { key: priv, dsaEncoding: "ieee-p1363" });
+    expect((await verify(`${plainInput}.${plainSig.toString("base64url")}`)).ok).toBe(true);
+  });
+
+  it("a signature of the wrong length, DER-encoded, or in non-canonical base64url is rejected", async () => {
+    const { token } = await mint();
+    const [h, p, s] = token.split(".") as [string, string, string];
+    const raw = Buffer.from(s, "base64url");
+    expect(rejected(await verify(`${h}.${p}.${raw.subarray(0, 63).toString("base64url")}`))).toBe(
+      "signature",
+    );
+    expect(rejected(await verify(`${h}.${p}.`))).toBe("signature");
+    // The same signature as DER (what node:crypto emits by default) is not a JWS ES256 signature.
+    const der = Buffer.concat([
+      Buffer.from([0x30, 0x44, 0x02, 0x20]),
+      raw.subarray(0, 32),
+      Buffer.from([0x02, 0x20]),
+      raw.subarray(32),
+    ]);
+    expect(rejected(await verify(`${h}.${p}.${der.toString("base64url")}`))).toBe("signature");
+    expect((await verify(`${h}.${p}.${raw.toString("base64")}`)).ok).toBe(false);
+    expect((await verify(`${h}.${p}.${s}=`)).ok).toBe(false);
+    expect((await verify(`${h}.${p} .${s}`)).ok).toBe(false);
+    expect((await verify(`${h}.${p}.${s}.${s}`)).ok).toBe(false);
+  });
+
+  it("picks the key by kid, and by key type; a kid-less token only when one key could have signed it", async () => {
+    const { payload } = await mint();
+    const pk = await keys.activeKey();
+    const noKid = await new SignJWT({ ...payload })
+      .setProtectedHeader({ alg: "ES256", typ: "JWT" })
+      .sign(pk.privateKey);
+    expect((await verify(noKid)).ok).toBe(true);
+    const other = await exportJWK((await generateKeyPair("ES256", { extractable: true })).publicKey);
+    const two: JSONWebKeySet = { keys: [...jwks.keys, { ...other, kid: "other", alg: "ES256", use: "sig" }] };
+    expect(rejected(await verify(noKid, { keys: two }))).toBe("unknown_kid");
+    expect((await verify((await mint()).token, { keys: two })).ok).toBe(true);
+    // Our own key published for encryption, or for another algorithm, is not a verification key.
+    const pub = jwks.keys[0] as Record<string, unknown>;
+    for (const k of [
+      { ...pub, use: "enc" },
+      { ...pub, alg: "ES384" },
+      { ...pub, key_ops: ["encrypt"] },
+    ]) {
+      expect(rejected(await verify((await mint()).token, { keys: { keys: [k] } }))).toBe("unknown_kid");
+    }
+    expect(rejected(await verify((await mint()).token, { keys: { keys: [] } }))).toBe("unknown_kid");
+  });
+
+  it("a verifier cached for one key set never verifies against another under the same kid", async () => {
+    const { token } = await mint();
+    expect((await verify(token)).ok).toBe(true);
+    const impostor = await exportJWK((await generateKeyPair("ES256", { extractable: true })).publicKey);
+    const swapped: JSONWebKeySet = { keys: [{ ...impostor, kid: key.kid, alg: "ES256", use: "sig" }] };
+    expect(rejected(await verify(token, { keys: swapped }))).toBe("signature");
+    expect((await verify(token)).ok).toBe(true);
+  });
+
+  it("verifies a token that a second implementation (jsonwebtoken) signed, and only with its key", async () => {
+    const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const jwk = { ...pair.publicKey.export({ format: "jwk" }), kid: "interop", alg: "ES256", use: "sig" };
+    const { payload } = await mint();
+    const token = jwt.sign({ ...payload }, pair.privateKey.export({ type: "pkcs8", format: "pem" }), {
+      algorithm: "ES256",
+      keyid: "interop",
+    });
+    const v = await verify(token, { keys: { keys: [jwk] } as JSONWebKeySet });
+    expect(v.ok).toBe(true);
+    if (v.ok) expect(v.payload).toEqual(payload);
+    expect(rejected(await verify(token))).toBe("unknown_kid");
+    // And a raw node:crypto signature over a header of our choosing, for the same reason.
+    const input = `${b64({ alg: "ES256", kid: "interop", typ: "JWT" })}.${b64(payload)}`;
+    const sig = cryptoSign("sha256", Buffer.from(input), { key: pair.privateKey, dsaEncoding: "ieee-p1363" });
+    expect(
+      (await verify(`${input}.${sig.toString("base64url")}`, { keys: { keys: [jwk] } as JSONWebKeySet })).ok,
+    ).toBe(true);
   });
 });
 

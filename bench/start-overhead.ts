@@ -35,8 +35,8 @@ const LADDER_UID = 299_001;
 const RUNGS: { rung: Rung; label: string }[] = [
   { rung: "airlock-flags", label: "bwrap with Airlock's flags (--args, /etc data fds), as root" },
   { rung: "setpriv", label: "+ setpriv to the job uid → bwrap" },
-  { rung: "sh-wrapper", label: "+ /bin/sh wrapper → setpriv → bwrap (no cgroup join)" },
-  { rung: "sh-wrapper-cgroup", label: "+ wrapper joins the job cgroup (all hierarchies)" },
+  { rung: "launcher", label: "launcher spawned now: bash joins the job cgroup → setpriv → bwrap" },
+  { rung: "launcher-standby", label: "launcher made ready beforehand (spawned, joined): launch" },
 ];
 
 interface JobSample {
@@ -98,7 +98,7 @@ async function oneJob(f: Fixture): Promise<JobSample | JobFailure> {
       "submit → admitted (intake: git, parse, policy, insert)": at("job.admitted") - t0,
       "admitted → provisioning (scheduler pick-up)": at("job.provisioning") - at("job.admitted"),
       "provisioning → running (workspace + cgroup)": at("job.running") - at("job.provisioning"),
-      "running → step start (step row, spawn sh→setpriv→bwrap→bash)": stepAt - at("job.running"),
+      "running → step start (step row, launcher → setpriv → bwrap → bash)": stepAt - at("job.running"),
       "step start → succeeded (step exit, log flush)": at("job.succeeded") - stepAt,
       "succeeded → torn_down (cgroup kill+rmdir, uid scan, wipe)": at("job.torn_down") - at("job.succeeded"),
     },
@@ -174,8 +174,8 @@ export const startOverhead: Bench = {
     const rungs: Record<Rung, number[]> = {
       "airlock-flags": [],
       setpriv: [],
-      "sh-wrapper": [],
-      "sh-wrapper-cgroup": [],
+      launcher: [],
+      "launcher-standby": [],
     };
     const ladderRootWs = join(f.dataDir, "bench-ladder", "root-ws");
     const ladderJobWs = join(f.dataDir, "bench-ladder", "job-ws");
@@ -210,6 +210,7 @@ export const startOverhead: Bench = {
       }
     } finally {
       await ladderCgroup.remove().catch(() => undefined);
+      await driver.close();
       await f.close();
       await removeCgroupParent(driverCgroup);
     }
@@ -268,10 +269,15 @@ export const startOverhead: Bench = {
     }
     const D = `${B}/driver`;
     rows.push(
-      row(D, "driver only: create (workspace + cgroup)", "ms", summarize(drv.map((d) => d.create))),
       row(
         D,
-        "driver only: exec → step start (sh→setpriv→bwrap→bash)",
+        "driver only: create (workspace + cgroup, standby slot claimed)",
+        "ms",
+        summarize(drv.map((d) => d.create)),
+      ),
+      row(
+        D,
+        "driver only: exec → step start (launcher → setpriv → bwrap → bash)",
         "ms",
         summarize(drv.map((d) => d.stepStart)),
         {

@@ -4,21 +4,23 @@
  * `bash -eo pipefail -c 'date +%s%N'` inside the sandbox runs:
  *   1. bwrap with Airlock's own flags (buildBwrapArgs, via --args and data fds), as root
  *   2. setpriv (drop to the job uid, no_new_privs) → the same bwrap
- *   3. /bin/sh wrapper → setpriv → bwrap (the wrapper joins no cgroup here)
- *   4. the same wrapper joining a job cgroup first (every hierarchy, as exec() does)
+ *   3. a launcher spawned on the spot: bash joins the job cgroup (every hierarchy), then execs
+ *      setpriv → bwrap (what a step takes when no launcher was made ready for it)
+ *   4. a launcher made ready beforehand (spawned, joined, waiting), timed from launch()
  * The driver-only rows of start-overhead add the rest of exec() (oom counter read, Node glue).
  */
-import { spawn } from "node:child_process";
-import type { Readable, Writable } from "node:stream";
+import { type ChildProcess, spawn } from "node:child_process";
+import type { Writable } from "node:stream";
 import { buildBwrapArgs, encodeArgs, etcFiles, sandboxEnv } from "../../src/sandbox/bwrap-args.js";
-import { ETC_FDS, WRAPPER } from "../../src/sandbox/exec.js";
-import { probeRootEntries } from "../../src/sandbox/host.js";
+import { stepCommand } from "../../src/sandbox/exec.js";
+import { probeRootEntries, WRAPPER_PATH } from "../../src/sandbox/host.js";
+import { ETC_FDS, FD_ARGS, Launcher } from "../../src/sandbox/launcher.js";
 import { nsToMs } from "./bwrap.js";
 import { wallMs } from "./env.js";
 
 const STEP = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", "date +%s%N"];
 
-export type Rung = "airlock-flags" | "setpriv" | "sh-wrapper" | "sh-wrapper-cgroup";
+export type Rung = "airlock-flags" | "setpriv" | "launcher" | "launcher-standby";
 
 /**
  * `rootWorkspace` is root-owned (rung 1 runs bwrap as root, mapped to the sandbox uid, so a
@@ -46,8 +48,8 @@ export async function ladder(
   const args: Record<Rung, Buffer> = {
     "airlock-flags": argsFor(rootWorkspace),
     setpriv: argsFor(jobWorkspace),
-    "sh-wrapper": argsFor(jobWorkspace),
-    "sh-wrapper-cgroup": argsFor(jobWorkspace),
+    launcher: argsFor(jobWorkspace),
+    "launcher-standby": argsFor(jobWorkspace),
   };
   const etc = etcFiles(hostname);
   const bwrap = ["/usr/bin/bwrap", "--args", "3", "--", ...STEP];
@@ -60,40 +62,24 @@ export async function ladder(
     "--clear-groups",
     "--no-new-privs",
   ];
-  const argv: Record<Rung, string[]> = {
+  const argv: Record<"airlock-flags" | "setpriv", string[]> = {
     "airlock-flags": bwrap,
     setpriv: [...setpriv, ...bwrap],
-    "sh-wrapper": ["/bin/sh", "-c", WRAPPER, "airlock-step", "0", ...setpriv, ...bwrap],
-    "sh-wrapper-cgroup": [
-      "/bin/sh",
-      "-c",
-      WRAPPER,
-      "airlock-step",
-      String(procsFiles.length),
-      ...procsFiles,
-      ...setpriv,
-      ...bwrap,
-    ],
   };
-
-  return (rung: Rung): Promise<number> =>
-    new Promise((resolve, reject) => {
-      const [cmd, ...rest] = argv[rung] as [string, ...string[]];
+  const feeds = (rung: Rung) => {
+    const m = new Map<number, string | Buffer>([[FD_ARGS, args[rung]]]);
+    for (const [name, fd] of Object.entries(ETC_FDS)) m.set(fd, etc[name as keyof typeof ETC_FDS]);
+    return m;
+  };
+  const env = { PATH: WRAPPER_PATH };
+  const readyLauncher = async () => {
+    const l = new Launcher(env).join(procsFiles);
+    for (let i = 0; i < 500 && !l.statusText.includes("ok"); i++) await new Promise((r) => setTimeout(r, 2));
+    return l;
+  };
+  const stepOutput = (child: ChildProcess, rung: Rung, t0: number, closed?: Promise<unknown>) =>
+    new Promise<number>((resolve, reject) => {
       let out = "";
-      const t0 = wallMs();
-      const child = spawn(cmd, rest, {
-        cwd: "/",
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe"],
-      });
-      const feed = (fd: number, data: string | Buffer) => {
-        const s = child.stdio[fd] as Writable;
-        s.on("error", () => undefined);
-        s.end(data);
-      };
-      feed(3, args[rung]);
-      for (const [name, fd] of Object.entries(ETC_FDS)) feed(fd, etc[name as keyof typeof ETC_FDS]);
-      (child.stdio[4] as Readable).resume();
       let err = "";
       child.stdout?.on("data", (c: Buffer) => {
         out += c.toString();
@@ -101,12 +87,40 @@ export async function ladder(
       child.stderr?.on("data", (c: Buffer) => {
         err += c.toString();
       });
-      child.on("error", reject);
-      child.on("close", (code) => {
+      const done = (code: number | null) => {
         const ns = out.trim();
         if (code !== 0 || !/^\d{19}$/.test(ns))
           reject(new Error(`${rung} exited ${code} printing ${JSON.stringify(out)}: ${err.trim()}`));
         else resolve(nsToMs(ns) - t0);
-      });
+      };
+      if (closed) closed.then((r) => done((r as { code: number | null }).code), reject);
+      else {
+        child.on("error", reject);
+        child.on("close", done);
+      }
     });
+
+  return async (rung: Rung): Promise<number> => {
+    if (rung === "launcher" || rung === "launcher-standby") {
+      const ready = rung === "launcher-standby" ? await readyLauncher() : undefined;
+      const t0 = wallMs();
+      const l = ready ?? new Launcher(env).join(procsFiles);
+      const child = l.launch(stepCommand(uid, STEP), feeds(rung));
+      child.stdin?.end();
+      return stepOutput(child, rung, t0, l.closed);
+    }
+    const [cmd, ...rest] = argv[rung] as [string, ...string[]];
+    const t0 = wallMs();
+    const child = spawn(cmd, rest, {
+      cwd: "/",
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe"],
+    });
+    for (const [fd, data] of feeds(rung)) {
+      const s = child.stdio[fd] as Writable;
+      s.on("error", () => undefined);
+      s.end(data);
+    }
+    return stepOutput(child, rung, t0);
+  };
 }

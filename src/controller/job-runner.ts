@@ -243,6 +243,7 @@ async function executeSteps(
         with: withArgs,
         timeoutMs: timeLeft,
         signal: c.signal,
+        expectMore: idx < spec.steps.length - 1,
       };
       if (step.uses?.action === "actions/checkout") result = await checkout(stepEnv);
       else if (step.uses?.action === "actions/upload-artifact") result = await uploadArtifact(stepEnv);

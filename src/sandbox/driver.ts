@@ -4,9 +4,11 @@ import type { RootEntry } from "./bwrap-args.js";
 import { type CgroupBackend, type JobCgroup, openCgroups } from "./cgroups/index.js";
 import { type Interrupt, runStep } from "./exec.js";
 import { probeRootEntries, WRAPPER_PATH } from "./host.js";
+import { Launcher } from "./launcher.js";
 import { preflight } from "./preflight.js";
 import { killUntilGone, pidsOfUid } from "./process-tree.js";
 import { reap } from "./reaper.js";
+import { StandbyPool } from "./standby-pool.js";
 import type {
   BwrapDriverOptions,
   ExecRequest,
@@ -36,7 +38,22 @@ class BwrapSandbox implements Sandbox {
     private readonly wrapperEnv: Record<string, string>,
     private readonly network: SandboxNetwork | undefined,
     private readonly release: () => void,
+    /** Already told to join this sandbox's cgroup; the next step starts from it. */
+    private next: Launcher | undefined,
   ) {}
+
+  /** A launcher inside this sandbox's cgroup: the one made ready beforehand, or a new one. */
+  private takeLauncher(): Launcher {
+    const ready = this.next;
+    this.next = undefined;
+    if (ready?.standing) return ready;
+    ready?.retire();
+    return this.newLauncher();
+  }
+
+  private newLauncher(): Launcher {
+    return new Launcher(this.wrapperEnv).join(this.cgroup.procsFiles);
+  }
 
   async exec(req: ExecRequest, sink: OutputSink): Promise<ExecResult> {
     if (this.destroying) {
@@ -51,26 +68,46 @@ class BwrapSandbox implements Sandbox {
       });
     }
     this.running = () => undefined;
+    let clean = false;
+    const launcher = this.takeLauncher();
     try {
-      return await runStep(
+      const result = await runStep(
         {
           jobId: this.jobId,
           uid: this.uid,
           workspaceDir: this.workspaceDir,
           cgroup: this.cgroup,
           rootEntries: this.rootEntries,
-          wrapperEnv: this.wrapperEnv,
           ...(this.network ? { network: this.network } : {}),
         },
+        launcher,
         req,
         sink,
         (interrupt) => {
           this.running = interrupt;
+          // The next step's launcher joins the cgroup while this step runs. Deferred a turn so
+          // its spawn (which blocks the event loop) comes after this step's launch.
+          if (req.expectMore) {
+            setImmediate(() => {
+              if (!this.destroying && !this.next) this.next = this.newLauncher();
+            });
+          }
         },
       );
+      clean = !result.timedOut && !result.cancelled;
+      return result;
     } finally {
       this.running = undefined;
+      // Refused before launch (e.g. a NUL in its env): the launcher must not linger in the cgroup.
+      launcher.retire();
+      // A step that was killed took everything in the cgroup with it, the next launcher included.
+      if (!clean) this.dropNext();
     }
+  }
+
+  private dropNext(): void {
+    this.next?.retire();
+    this.next = undefined;
   }
 
   destroy(): Promise<void> {
@@ -80,6 +117,7 @@ class BwrapSandbox implements Sandbox {
 
   private async teardown(): Promise<void> {
     this.running?.("cancelled");
+    this.dropNext();
     await this.cgroup.remove();
     // Second net: nothing may keep running as the job uid, whatever cgroup it sits in.
     await killUntilGone(() => pidsOfUid(this.uid));
@@ -103,6 +141,7 @@ export function createBwrapDriver(opts: BwrapDriverOptions): SandboxDriver {
     return backend;
   };
   let rootEntries: Promise<RootEntry[]> | undefined;
+  const pool = new StandbyPool(cgroups, wrapperEnv, opts.standbySlots ?? 1);
   // Live sandboxes of this driver, by job id and by uid: both must be unique while running.
   const live = new Map<string, number>();
 
@@ -110,6 +149,7 @@ export function createBwrapDriver(opts: BwrapDriverOptions): SandboxDriver {
     preflight: () => preflight(cgroups),
 
     async close() {
+      await pool.close();
       if (backend) await (await backend).removeParent();
     },
 
@@ -130,8 +170,19 @@ export function createBwrapDriver(opts: BwrapDriverOptions): SandboxDriver {
         const root = await ensureRoot(givenRoot);
         const workspaceDir = await prepareWorkspace(root, spec.workspaceDir, spec.uid);
         let cgroup: JobCgroup;
+        let launcher: Launcher | undefined;
         try {
-          cgroup = await backendNow.create(spec.jobId, spec.limits);
+          const slot = pool.take();
+          if (slot) {
+            try {
+              cgroup = await backendNow.claim(slot.name, spec.jobId, spec.limits);
+              launcher = slot.launcher;
+            } catch {
+              // The direct route below reports a taken job id or a cgroup problem properly.
+              await pool.discard(slot).catch(() => undefined);
+            }
+          }
+          cgroup ??= await backendNow.create(spec.jobId, spec.limits);
         } catch (e) {
           await wipeDir(root, workspaceDir).catch(() => undefined);
           throw e;
@@ -147,6 +198,7 @@ export function createBwrapDriver(opts: BwrapDriverOptions): SandboxDriver {
           wrapperEnv,
           spec.network,
           () => live.delete(spec.jobId),
+          launcher,
         );
       } catch (e) {
         live.delete(spec.jobId);

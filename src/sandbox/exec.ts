@@ -1,10 +1,9 @@
 /**
- * One step = one bwrap invocation. A root shell first writes its own pid into the job's cgroup,
- * then execs setpriv (drop to the job uid, no_new_privs) which execs bwrap: every process of the
- * step, bwrap included, is born inside the cgroup, with no window in which it is outside.
+ * One step = one bwrap invocation, started by a launcher (./launcher.ts) that has joined the job's
+ * cgroup: it execs setpriv (drop to the job uid, no_new_privs), which execs bwrap, so every
+ * process of the step, bwrap included, is born inside the cgroup, with no window outside it.
  */
-import { spawn } from "node:child_process";
-import type { Readable, Writable } from "node:stream";
+import type { Readable } from "node:stream";
 import { AirlockError } from "../errors.js";
 import {
   assertArgv,
@@ -16,7 +15,8 @@ import {
   WORKSPACE,
 } from "./bwrap-args.js";
 import type { JobCgroup } from "./cgroups/index.js";
-import { BWRAP, SETPRIV, SH } from "./host.js";
+import { BWRAP, SETPRIV } from "./host.js";
+import { ETC_FDS, FD_ARGS, FD_RESOLV, type Launcher } from "./launcher.js";
 import type { ExecRequest, ExecResult, OutputSink, SandboxNetwork } from "./types.js";
 
 export interface StepContext {
@@ -25,34 +25,45 @@ export interface StepContext {
   workspaceDir: string;
   cgroup: JobCgroup;
   rootEntries: RootEntry[];
-  /** Environment of the root wrapper: PATH plus the reaper's marker. Never the step's env. */
-  wrapperEnv: Record<string, string>;
   network?: SandboxNetwork;
 }
-
-// fd layout in the wrapper and bwrap; Node places extra "pipe" stdio entries at these numbers.
-const FD_ARGS = 3;
-const FD_STATUS = 4;
-export const ETC_FDS = { passwd: 5, group: 6, hosts: 7, hostname: 8 } as const;
-const FD_RESOLV = 9;
-
-// $1 = number of cgroup.procs files, then the files, then the command. Failures are reported on
-// fd 4, which is closed before exec so the step cannot write to it.
-export const WRAPPER = [
-  'n="$1"; shift',
-  'while [ "$n" -gt 0 ]; do',
-  '  echo "$$" > "$1" || { echo "cannot join cgroup via $1" >&4; exit 125; }',
-  "  shift; n=$((n - 1))",
-  "done",
-  "echo ok >&4",
-  'exec 4>&- "$@"',
-].join("\n");
 
 /** Kills the step's whole tree; set by the caller so destroy() can interrupt a running step. */
 export type Interrupt = (reason: "cancelled") => void;
 
+const notStarted: ExecResult = {
+  exitCode: null,
+  signal: null,
+  timedOut: false,
+  cancelled: true,
+  oomKilled: false,
+  durationMs: 0,
+};
+
+/** The root command a launcher execs for a step: enter the job network, drop privileges, bwrap. */
+export function stepCommand(uid: number, argv: readonly string[], network?: SandboxNetwork): string[] {
+  const id = String(uid);
+  return [
+    ...(network?.enterArgv ?? []),
+    SETPRIV,
+    "--reuid",
+    id,
+    "--regid",
+    id,
+    "--clear-groups",
+    "--no-new-privs",
+    BWRAP,
+    "--args",
+    String(FD_ARGS),
+    "--",
+    ...argv,
+  ];
+}
+
+/** `launcher` has been told to join ctx.cgroup (it may still be on its way in). */
 export async function runStep(
   ctx: StepContext,
+  launcher: Launcher,
   req: ExecRequest,
   sink: OutputSink,
   onStart: (interrupt: Interrupt) => void,
@@ -69,83 +80,22 @@ export async function runStep(
     ...(ctx.network ? { resolvFd: FD_RESOLV } : {}),
   });
   if (req.signal?.aborted) {
-    return {
-      exitCode: null,
-      signal: null,
-      timedOut: false,
-      cancelled: true,
-      oomKilled: false,
-      durationMs: 0,
-    };
+    launcher.retire();
+    return notStarted;
   }
   const oomBefore = await ctx.cgroup.oomKills();
-  const uid = String(ctx.uid);
-  const child = spawn(
-    SH,
-    [
-      "-c",
-      WRAPPER,
-      "airlock-step",
-      String(ctx.cgroup.procsFiles.length),
-      ...ctx.cgroup.procsFiles,
-      ...(ctx.network?.enterArgv ?? []),
-      SETPRIV,
-      "--reuid",
-      uid,
-      "--regid",
-      uid,
-      "--clear-groups",
-      "--no-new-privs",
-      BWRAP,
-      "--args",
-      String(FD_ARGS),
-      "--",
-      ...req.argv,
-    ],
-    {
-      cwd: "/",
-      env: ctx.wrapperEnv,
-      // Own session: a Ctrl-C aimed at the controller's terminal must not reach job processes.
-      detached: true,
-      stdio: [
-        req.stdin ? "pipe" : "ignore",
-        "pipe",
-        "pipe",
-        "pipe",
-        "pipe",
-        "pipe",
-        "pipe",
-        "pipe",
-        "pipe",
-        ...(ctx.network ? (["pipe"] as const) : []),
-      ],
-    },
-  );
+  const etc = etcFiles(ctx.jobId);
+  const feeds = new Map<number, string | Buffer>([[FD_ARGS, encodeArgs(bwrapArgs)]]);
+  for (const [name, fd] of Object.entries(ETC_FDS)) feeds.set(fd, etc[name as keyof typeof ETC_FDS]);
+  if (ctx.network) feeds.set(FD_RESOLV, ctx.network.resolvConf);
+  const child = launcher.launch(stepCommand(ctx.uid, req.argv, ctx.network), feeds);
   if (req.stdin && child.stdin) {
     // A step that exits without reading all of stdin is the step's business, not an error here.
-    child.stdin.on("error", () => undefined);
     req.stdin.on("error", () => child.stdin?.destroy());
     req.stdin.pipe(child.stdin);
+  } else {
+    child.stdin?.end();
   }
-
-  // Feed bwrap its options and the synthesized /etc. EPIPE just means the wrapper died early,
-  // which the status channel reports.
-  const feed = (fd: number, data: string | Buffer) => {
-    const s = child.stdio[fd] as Writable;
-    s.on("error", () => undefined);
-    s.end(data);
-  };
-  feed(FD_ARGS, encodeArgs(bwrapArgs));
-  const etc = etcFiles(ctx.jobId);
-  for (const [name, fd] of Object.entries(ETC_FDS)) feed(fd, etc[name as keyof typeof ETC_FDS]);
-  if (ctx.network) feed(FD_RESOLV, ctx.network.resolvConf);
-
-  let status = "";
-  const statusStream = child.stdio[FD_STATUS] as Readable;
-  statusStream.on("data", (c: Buffer) => {
-    status += c.toString();
-  });
-  statusStream.on("error", () => undefined);
 
   let timedOut = false;
   let cancelled = false;
@@ -185,32 +135,30 @@ export async function runStep(
   pump("stdout", child.stdout as Readable);
   pump("stderr", child.stderr as Readable);
 
+  // Everything in the pid namespace dies with bwrap, so the pipes close promptly once it exits; if
+  // some process still holds one, kill the cgroup rather than hang the step.
+  let lingering: NodeJS.Timeout | undefined;
+  let settled = false;
+  void launcher.exited.then(() => {
+    if (!settled) lingering = setTimeout(killTree, 2000);
+  });
   let exitCode: number | null;
   let signal: string | null;
   try {
-    [exitCode, signal] = await new Promise<[number | null, string | null]>((resolve, reject) => {
-      child.on("error", reject);
-      let lingering: NodeJS.Timeout | undefined;
-      child.on("exit", () => {
-        // Everything in the pid namespace dies with bwrap, so the pipes close promptly; if some
-        // process still holds one, kill the cgroup rather than hang the step.
-        lingering = setTimeout(killTree, 2000);
-      });
-      child.on("close", (code, sig) => {
-        clearTimeout(lingering);
-        resolve([code, sig]);
-      });
-    });
+    ({ code: exitCode, signal } = await launcher.closed);
   } finally {
+    settled = true;
+    clearTimeout(lingering);
     if (timer) clearTimeout(timer);
     req.signal?.removeEventListener("abort", onAbort);
   }
   await killing;
   if (failure) throw failure;
+  const status = launcher.statusText;
   if (!status.includes("ok")) {
     throw new AirlockError(
       "SANDBOX_FAILED",
-      `step did not start in the job cgroup: ${status.trim() || "wrapper died"}`,
+      `step did not start in the job cgroup: ${status.trim() || "launcher died"}`,
       {
         hint: "check that the job cgroup still exists and /sys/fs/cgroup is writable by root",
         details: { jobId: ctx.jobId },

@@ -4,8 +4,8 @@ import { isErrno } from "./cgroups/fs.js";
 
 export const BWRAP = "/usr/bin/bwrap";
 export const SETPRIV = "/usr/bin/setpriv";
-/** The wrapper shell runs as root before privileges drop, so it is called by absolute path only. */
-export const SH = "/bin/sh";
+/** The launcher shell runs as root before privileges drop, so it is called by absolute path only. */
+export const BASH = "/bin/bash";
 export const WRAPPER_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** Mirror the host's /bin, /lib… so binaries under /usr find their interpreters and libraries. */

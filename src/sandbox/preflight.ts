@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { access, constants, readFile } from "node:fs/promises";
 import { AirlockError } from "../errors.js";
 import type { CgroupBackend } from "./cgroups/index.js";
-import { BWRAP, probeRootEntries, SETPRIV, WRAPPER_PATH } from "./host.js";
+import { BASH, BWRAP, probeRootEntries, SETPRIV, WRAPPER_PATH } from "./host.js";
 
 const unavailable = (message: string, hint: string, details?: Record<string, unknown>) =>
   new AirlockError("SANDBOX_UNAVAILABLE", message, { hint, details });
@@ -96,6 +96,9 @@ export async function preflight(cgroups: () => Promise<CgroupBackend>): Promise<
   }
   if (!(await isExecutable(SETPRIV))) {
     throw unavailable("setpriv is not installed; apt-get install util-linux", "apt-get install util-linux");
+  }
+  if (!(await isExecutable(BASH))) {
+    throw unavailable(`step launchers need ${BASH}; apt-get install bash`, "apt-get install bash");
   }
   await checkUserNamespaces();
   await (await cgroups()).check();

@@ -44,8 +44,10 @@ export interface ExecRequest {
   timeoutMs?: number;
   /** Aborting cancels the step and kills the job's process tree. */
   signal?: AbortSignal;
-  /** Piped to the step's stdin (e.g. a tar stream); /dev/null when absent. */
+  /** Piped to the step's stdin (e.g. a tar stream); empty when absent. */
   stdin?: Readable;
+  /** Another exec follows this one: the sandbox readies its launcher while this step runs. */
+  expectMore?: boolean;
 }
 
 export interface ExecResult {
@@ -84,4 +86,9 @@ export interface BwrapDriverOptions {
   rootDir: string;
   /** Name of the parent cgroup in every hierarchy; default "airlock". */
   cgroupName?: string;
+  /**
+   * Fresh cgroups kept ready, each with a launcher already inside, so a job's first step starts
+   * without a fork of the controller or a cgroup migration on its path; default 1, 0 disables.
+   */
+  standbySlots?: number;
 }

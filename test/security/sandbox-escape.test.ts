@@ -191,6 +191,21 @@ describe("sandbox escape attempts", () => {
     expect(r.stdout).toMatch(/ \/workspace .*nosuid/);
   });
 
+  it("holds no descriptor of the host beyond its own stdin, stdout and stderr", async () => {
+    // An inherited pipe, socket or directory fd would be a handle on the host outside every mount
+    // rule; list what the step has open. The glob's own directory fd is the only extra, and it is
+    // already closed (empty link) by the time readlink looks.
+    const r = await sh(
+      a,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
+      'for f in /proc/self/fd/*; do printf "%s=%s\\n" "${f##*/}" "$(readlink "$f")"; done',
+    );
+    const open = r.stdout.trim().split("\n");
+    const beyondStdio = open.filter((l) => !/^[012]=/.test(l));
+    expect(beyondStdio.length).toBeLessThanOrEqual(1);
+    for (const l of beyondStdio) expect(l).toMatch(/^\d+=(\/proc\/\d+\/fd)?$/);
+  });
+
   it("cannot smuggle bwrap options or host paths through env and argv", async () => {
     // A NUL would split one value into several --args entries; it must be refused, not passed.
     await expect(

@@ -1,10 +1,12 @@
 /** Teardown and crash recovery: nothing of a job may outlive destroy() or a predecessor's crash. */
 import { spawn } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBwrapDriver } from "../../src/sandbox/index.js";
+import { detectCgroups } from "../../src/sandbox/cgroups/detect.js";
+import { backendFor } from "../../src/sandbox/cgroups/index.js";
+import { createBwrapDriver, type Sandbox } from "../../src/sandbox/index.js";
 import {
   collector,
   type Harness,
@@ -17,6 +19,18 @@ import {
 } from "./sandbox-fixtures.js";
 
 const UID = 203_001;
+const layout = await detectCgroups();
+
+/** The cgroup a sandbox's steps run in, seen from the host (a step sees only its cgroup namespace). */
+async function cgroupOf(sb: Sandbox, uid: number): Promise<string> {
+  const running = sh(sb, "sleep 1");
+  await waitFor(async () => (await hostProcessesOf(uid)).length > 0);
+  const [pid] = await hostProcessesOf(uid);
+  const m = /\/airlock-test-life-\d+\/([^/\n]+)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, "utf8"));
+  await running;
+  if (!m?.[1]) throw new Error(`process ${pid} is in no job cgroup`);
+  return m[1];
+}
 
 describe("sandbox lifecycle", () => {
   let h: Harness;
@@ -107,5 +121,74 @@ describe("sandbox lifecycle", () => {
     expect(await hostProcessesOf(UID + 4)).toEqual([]);
     // Reaping an already clean state finds nothing.
     expect(await successor.reap()).toEqual({ cgroupsRemoved: 0, processesKilled: 0, workspacesRemoved: 0 });
+  });
+  it("a job claims a standby slot: its first step starts from a launcher already in the job's cgroup, which has the job's limits", async () => {
+    // The first create() of a driver finds the pool empty and fills it; the next one claims.
+    const first = await h.newSandbox("pool-a", UID + 5);
+    const standby = async () => (await h.cgroups.list()).find((n) => n.startsWith("standby-"));
+    await waitFor(async () => {
+      const name = await standby();
+      return name !== undefined && (await h.cgroups.open(name).pids()).length === 1;
+    });
+    const slot = (await standby()) as string;
+    const [waiting] = await h.cgroups.open(slot).pids();
+    expect(waiting).toBeGreaterThan(0);
+    const limits = { memoryBytes: 96 * 1024 * 1024, pids: 77, cpuWeight: 100 };
+    const sb = await h.newSandbox("pool-b", UID + 6, limits);
+    // cgroup v1 renames the slot after the job; v2 cannot rename, so the slot's name stays.
+    const cgroupName = layout.version === 1 ? "job_pool-b" : slot;
+    expect(await h.cgroups.list()).toContain(cgroupName);
+    const cg = h.cgroups.open(cgroupName);
+    // The launcher that waited in the slot is the one that now waits for this job's first step.
+    expect(await cg.pids()).toEqual([waiting]);
+    expect(await cgroupOf(sb, UID + 6)).toBe(cgroupName);
+    const pidsMax =
+      layout.version === 2
+        ? join(layout.mount, h.cgroupName, cgroupName, "pids.max")
+        : join(layout.mounts.pids, h.cgroupName, cgroupName, "pids.max");
+    expect(readFileSync(pidsMax, "utf8").trim()).toBe("77");
+    await sb.destroy();
+    await first.destroy();
+    expect(await h.cgroups.list()).not.toContain(cgroupName);
+    expect(await hostProcessesOf(UID + 6)).toEqual([]);
+  });
+
+  it("with more steps to come, the next launcher waits in the job's cgroup; a killed step takes it along and the next step still runs", async () => {
+    const sb = await h.newSandbox("next", UID + 7);
+    const cg = h.cgroups.open(await cgroupOf(sb, UID + 7));
+    const one = await sh(sb, "echo one", { expectMore: true });
+    expect(one.stdout).toBe("one\n");
+    // Only the launcher for step two is left in the cgroup, as root, not running anything yet.
+    await waitFor(async () => (await cg.pids()).length === 1);
+    const [launcher] = await cg.pids();
+    expect(readFileSync(`/proc/${launcher}/status`, "utf8")).toMatch(/^Uid:\s+0\s/m);
+    const two = await sh(sb, "echo two; sleep 30", { expectMore: true, timeoutMs: 300 });
+    expect(two.result.timedOut).toBe(true);
+    await waitFor(() => !isAlive(launcher as number));
+    const three = await sh(sb, "echo three; id -u");
+    expect(three.stdout).toBe("three\n1001\n");
+    await sb.destroy();
+    expect(await hostProcessesOf(UID + 7)).toEqual([]);
+  });
+
+  it("close() retires the standby launchers and removes their cgroups", async () => {
+    const driver = createBwrapDriver({ rootDir: h.rootDir, cgroupName: `${h.cgroupName}-close` });
+    const cgroups = backendFor(await detectCgroups(), `${h.cgroupName}-close`);
+    const sb = await driver.create({
+      jobId: "job_close",
+      workspaceDir: join(h.rootDir, "job_close"),
+      uid: UID + 8,
+      limits: LIMITS,
+    });
+    const slot = async () => (await cgroups.list()).find((n) => n.startsWith("standby-"));
+    await waitFor(async () => {
+      const name = await slot();
+      return name !== undefined && (await cgroups.open(name).pids()).length === 1;
+    });
+    const [standby] = await cgroups.open((await slot()) as string).pids();
+    await sb.destroy();
+    await driver.close();
+    expect(await cgroups.list().catch(() => [])).toEqual([]);
+    await waitFor(() => !isAlive(standby as number));
   });
 });

@@ -52,6 +52,7 @@ export async function uploadArtifact(s: StepEnv): Promise<StepResult> {
         env: s.env,
         timeoutMs: s.timeoutMs,
         signal: s.signal,
+        expectMore: s.expectMore,
       },
       {
         write: (stream, chunk) => (stream === "stdout" ? out.write(chunk) : logSink.write(stream, chunk)),
@@ -137,6 +138,7 @@ export async function downloadArtifact(s: StepEnv): Promise<StepResult> {
       stdin: packManifest(s.deps.artifacts, manifest),
       timeoutMs: s.timeoutMs,
       signal: s.signal,
+      expectMore: s.expectMore,
     },
     sinkFor(s),
   );

@@ -18,6 +18,7 @@ export async function checkout(s: StepEnv): Promise<StepResult> {
       stdin: git.tar,
       timeoutMs: s.timeoutMs,
       signal: s.signal,
+      expectMore: s.expectMore,
     },
     sinkFor(s),
   );

@@ -45,6 +45,7 @@ export async function runScript(
       cwd,
       timeoutMs: s.timeoutMs,
       signal: s.signal,
+      expectMore: s.expectMore,
     },
     sinkFor(s),
   );

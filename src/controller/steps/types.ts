@@ -25,6 +25,8 @@ export interface StepEnv {
   with: Record<string, string>;
   timeoutMs: number;
   signal: AbortSignal;
+  /** Later steps follow this one (whether they will run or not is decided then). */
+  expectMore: boolean;
 }
 
 export type StepResult = ExecResult;

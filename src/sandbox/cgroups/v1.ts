@@ -3,7 +3,7 @@
  * A step process joins all of them; memory+swap is capped at the memory limit so the limit
  * cannot be dodged by swapping.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { AirlockError } from "../../errors.js";
 import type { SandboxLimits } from "../types.js";
@@ -34,12 +34,12 @@ export function createV1Backend(mounts: V1Mounts, parent: string): CgroupBackend
     if (mounts.freezer) h.push(mounts.freezer);
     return [...new Set(h)];
   };
-  const dirsOf = (jobId: string) => hierarchies().map((m) => join(m, parent, jobId));
+  const dirsOf = (name: string) => hierarchies().map((m) => join(m, parent, name));
 
-  function open(jobId: string): JobCgroup {
-    const memDir = join(mounts.memory, parent, jobId);
-    const freezerDir = mounts.freezer ? join(mounts.freezer, parent, jobId) : undefined;
-    const procsFiles = dirsOf(jobId).map((d) => join(d, "cgroup.procs"));
+  function open(name: string): JobCgroup {
+    const memDir = join(mounts.memory, parent, name);
+    const freezerDir = mounts.freezer ? join(mounts.freezer, parent, name) : undefined;
+    const procsFiles = dirsOf(name).map((d) => join(d, "cgroup.procs"));
     const pids = async () => {
       const all = new Set<number>();
       for (const f of procsFiles) for (const p of await readPids(f)) all.add(p);
@@ -56,7 +56,7 @@ export function createV1Backend(mounts: V1Mounts, parent: string): CgroupBackend
       }
     };
     const handle: JobCgroup = {
-      jobId,
+      name,
       procsFiles,
       async oomKills() {
         const kills = await readKeyed(join(memDir, "memory.oom_control"), "oom_kill");
@@ -68,15 +68,34 @@ export function createV1Backend(mounts: V1Mounts, parent: string): CgroupBackend
       killAll: () =>
         killCgroup(
           { pids, freeze: () => setFreezer("FROZEN"), thaw: () => setFreezer("THAWED") },
-          join(parent, jobId),
+          join(parent, name),
         ),
       async remove() {
         await handle.killAll();
-        for (const d of dirsOf(jobId)) await removeCgroupDir(d);
+        for (const d of dirsOf(name)) await removeCgroupDir(d);
       },
     };
     return handle;
   }
+
+  async function limit(name: string, limits: SandboxLimits): Promise<void> {
+    const mem = join(mounts.memory, parent, name);
+    // memsw must stay >= the memory limit, so set memory first (a slot starts unlimited).
+    await writeControl(join(mem, "memory.limit_in_bytes"), String(limits.memoryBytes));
+    if (await fileExists(join(mem, "memory.memsw.limit_in_bytes"))) {
+      await writeControl(join(mem, "memory.memsw.limit_in_bytes"), String(limits.memoryBytes));
+    }
+    await writeControl(join(mounts.pids, parent, name, "pids.max"), String(limits.pids));
+    await writeControl(
+      join(mounts.cpu, parent, name, "cpu.shares"),
+      String(weightToShares(limits.cpuWeight)),
+    );
+  }
+
+  const taken = (name: string) =>
+    new AirlockError("SANDBOX_FAILED", `cgroup ${join(parent, name)} already exists`, {
+      hint: "a sandbox for this job id is alive or was left by a crash; destroy it or run the reaper",
+    });
 
   return {
     version: 1,
@@ -96,10 +115,10 @@ export function createV1Backend(mounts: V1Mounts, parent: string): CgroupBackend
         }
       }
     },
-    async create(jobId, limits: SandboxLimits) {
+    async create(name, limits?: SandboxLimits) {
       const created: string[] = [];
       try {
-        for (const d of dirsOf(jobId)) {
+        for (const d of dirsOf(name)) {
           await mkdir(join(d, ".."), { recursive: true });
           await mkdir(d);
           created.push(d);
@@ -107,24 +126,29 @@ export function createV1Backend(mounts: V1Mounts, parent: string): CgroupBackend
       } catch (e) {
         // Undo only what we made: an existing directory may belong to a live sandbox.
         for (const d of created) await removeCgroupDir(d).catch(() => undefined);
-        if (isErrno(e, "EEXIST")) {
-          throw new AirlockError("SANDBOX_FAILED", `cgroup ${join(parent, jobId)} already exists`, {
-            hint: "a sandbox for this job id is alive or was left by a crash; destroy it or run the reaper",
-          });
-        }
+        if (isErrno(e, "EEXIST")) throw taken(name);
         throw e;
       }
-      const mem = join(mounts.memory, parent, jobId);
-      // memsw must stay >= the memory limit, so set memory first.
-      await writeControl(join(mem, "memory.limit_in_bytes"), String(limits.memoryBytes));
-      if (await fileExists(join(mem, "memory.memsw.limit_in_bytes"))) {
-        await writeControl(join(mem, "memory.memsw.limit_in_bytes"), String(limits.memoryBytes));
+      if (limits) await limit(name, limits);
+      return open(name);
+    },
+    async claim(slot, jobId, limits) {
+      // v1 renames within a hierarchy (v2 does not), so the job's cgroup carries its id on this host
+      // too. The processes already inside stay put: renaming is not a migration.
+      const renamed: [string, string][] = [];
+      try {
+        for (const m of hierarchies()) {
+          const from = join(m, parent, slot);
+          const to = join(m, parent, jobId);
+          await rename(from, to);
+          renamed.push([from, to]);
+        }
+      } catch (e) {
+        for (const [from, to] of renamed) await rename(to, from).catch(() => undefined);
+        if (isErrno(e, "EEXIST", "ENOTEMPTY")) throw taken(jobId);
+        throw e;
       }
-      await writeControl(join(mounts.pids, parent, jobId, "pids.max"), String(limits.pids));
-      await writeControl(
-        join(mounts.cpu, parent, jobId, "cpu.shares"),
-        String(weightToShares(limits.cpuWeight)),
-      );
+      await limit(jobId, limits);
       return open(jobId);
     },
     open,

@@ -29,14 +29,21 @@ async function enableControllers(dir: string): Promise<void> {
     await writeControl(join(dir, "cgroup.subtree_control"), missing.map((c) => `+${c}`).join(" "));
 }
 
+async function limit(dir: string, limits: SandboxLimits): Promise<void> {
+  await writeControl(join(dir, "memory.max"), String(limits.memoryBytes));
+  if (await fileExists(join(dir, "memory.swap.max"))) await writeControl(join(dir, "memory.swap.max"), "0");
+  await writeControl(join(dir, "pids.max"), String(limits.pids));
+  await writeControl(join(dir, "cpu.weight"), String(limits.cpuWeight));
+}
+
 export function createV2Backend(mount: string, parent: string): CgroupBackend {
   const parentDir = join(mount, parent);
 
-  function open(jobId: string): JobCgroup {
-    const dir = join(parentDir, jobId);
+  function open(name: string): JobCgroup {
+    const dir = join(parentDir, name);
     const pids = () => readPids(join(dir, "cgroup.procs"));
     const handle: JobCgroup = {
-      jobId,
+      name,
       procsFiles: [join(dir, "cgroup.procs")],
       async oomKills() {
         return (await readKeyed(join(dir, "memory.events"), "oom_kill")) ?? 0;
@@ -81,11 +88,11 @@ export function createV2Backend(mount: string, parent: string): CgroupBackend {
         });
       }
     },
-    async create(jobId, limits: SandboxLimits) {
+    async create(name, limits?: SandboxLimits) {
       await enableControllers(mount);
       await mkdir(parentDir, { recursive: true });
       await enableControllers(parentDir);
-      const dir = join(parentDir, jobId);
+      const dir = join(parentDir, name);
       try {
         await mkdir(dir);
       } catch (e) {
@@ -96,12 +103,14 @@ export function createV2Backend(mount: string, parent: string): CgroupBackend {
         }
         throw e;
       }
-      await writeControl(join(dir, "memory.max"), String(limits.memoryBytes));
-      if (await fileExists(join(dir, "memory.swap.max")))
-        await writeControl(join(dir, "memory.swap.max"), "0");
-      await writeControl(join(dir, "pids.max"), String(limits.pids));
-      await writeControl(join(dir, "cpu.weight"), String(limits.cpuWeight));
-      return open(jobId);
+      if (limits) await limit(dir, limits);
+      return open(name);
+    },
+    async claim(slot, _jobId, limits) {
+      // cgroup v2 refuses rename(2), so the job keeps the slot's directory name; the job id is in
+      // the sandbox's records and the hostname instead.
+      await limit(join(parentDir, slot), limits);
+      return open(slot);
     },
     open,
     list: () => subdirs(parentDir),

@@ -254,7 +254,7 @@ export const startOverhead: Bench = {
     rows.push(
       row(
         `${B}/phases`,
-        "intake alone: git rev-parse + ls-tree + show (3 processes)",
+        "intake's git reads alone: resolveRef + readWorkflowAt (a `git cat-file --batch` each)",
         "ms",
         summarize(gitCalls),
       ),

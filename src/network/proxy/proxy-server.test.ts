@@ -1,5 +1,11 @@
+import { createHash, randomBytes } from "node:crypto";
 import type { Server as HttpServer } from "node:http";
-import { type Server as NetServer, connect as netConnect, type Socket } from "node:net";
+import {
+  createServer as createNetServer,
+  type Server as NetServer,
+  connect as netConnect,
+  type Socket,
+} from "node:net";
 import { createServer as createTlsServer, connect as tlsConnect } from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createAddressGuard } from "./address-guard.js";
@@ -214,6 +220,56 @@ describe("forward proxy: CONNECT", () => {
       bytesUp: 70_000,
       bytesDown: 70_000,
     });
+  });
+
+  it("a server that speaks first is heard only after the 200, byte for byte", async () => {
+    const greeting = "SSH-2.0-airlock-test\r\n";
+    const speaker = createNetServer((s) => s.end(greeting));
+    const port = await listen(speaker);
+    try {
+      const h = await start({ allow: [`echo.test:${port}`] });
+      const raw = netConnect({ host: "127.0.0.1", port: h.forward });
+      raw.write(`CONNECT echo.test:${port} HTTP/1.1\r\nHost: echo.test:${port}\r\n\r\n`);
+      const { data } = await readUntilClose(raw);
+      const text = data.toString("latin1");
+      expect(text.startsWith("HTTP/1.1 200 ")).toBe(true);
+      expect(text.slice(text.indexOf("\r\n\r\n") + 4)).toBe(greeting);
+    } finally {
+      await closeServer(speaker);
+    }
+  });
+
+  it("a large download to a slow reader arrives intact and fully counted", async () => {
+    // The relay reuses one read buffer; a client that lags must never see it overwritten.
+    const payload = randomBytes(6 * 1024 * 1024);
+    const source = createNetServer((s) => s.end(payload));
+    const port = await listen(source);
+    try {
+      const h = await start({ allow: [`echo.test:${port}`] });
+      // A raw client: Node's CONNECT helper would drop bytes that share a read with the 200.
+      const socket = netConnect({ host: "127.0.0.1", port: h.forward });
+      socket.write(`CONNECT echo.test:${port} HTTP/1.1\r\nHost: echo.test:${port}\r\n\r\n`);
+      const chunks: Buffer[] = [];
+      socket.on("data", (c: Buffer) => {
+        chunks.push(c);
+        socket.pause();
+        setTimeout(() => socket.resume(), chunks.length % 7 === 0 ? 5 : 0);
+      });
+      await new Promise((r) => socket.once("end", r));
+      socket.end();
+      const all = Buffer.concat(chunks);
+      const bodyAt = all.indexOf("\r\n\r\n") + 4;
+      expect(all.subarray(0, 13).toString()).toBe("HTTP/1.1 200 ");
+      const got = all.subarray(bodyAt);
+      expect(got.length).toBe(payload.length);
+      expect(createHash("sha256").update(got).digest("hex")).toBe(
+        createHash("sha256").update(payload).digest("hex"),
+      );
+      const [flow] = await h.sink.waitFor(1);
+      expect(flow?.bytesDown).toBe(payload.length);
+    } finally {
+      await closeServer(source);
+    }
   });
 
   it("denies a port the rule does not list", async () => {

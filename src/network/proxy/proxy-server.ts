@@ -11,6 +11,7 @@ import { performance } from "node:perf_hooks";
 import type { Duplex } from "node:stream";
 import { type AddressGuard, createAddressGuard } from "./address-guard.js";
 import { type Decision, decide, type EgressPolicy } from "./allowlist.js";
+import { DownRelay } from "./down-relay.js";
 import { type Flow, type FlowProtocol, type FlowSink, newFlowId } from "./flow-log.js";
 import { formatIp, parseIp } from "./ip.js";
 import { maxClientHello, parseClientHello } from "./sni.js";
@@ -199,6 +200,7 @@ class FlowTracker {
 function splice(
   client: Duplex & { setTimeout?: Socket["setTimeout"] },
   upstream: Socket,
+  down: DownRelay,
   idleMs: number,
   onDone: (error?: string) => void,
 ): void {
@@ -227,7 +229,7 @@ function splice(
   client.setTimeout?.(idleMs, idle);
   upstream.setTimeout(idleMs, idle);
   client.pipe(upstream);
-  upstream.pipe(client);
+  down.start(upstream, client);
 }
 
 export class EgressProxy {
@@ -337,17 +339,24 @@ export class EgressProxy {
     return job;
   }
 
-  private upstreamOptions() {
+  private upstreamOptions(down?: DownRelay) {
     return {
       resolver: this.resolver,
       guard: this.guard,
       dnsTimeoutMs: this.limits.dnsTimeoutMs,
       connectTimeoutMs: this.limits.connectTimeoutMs,
+      ...(down ? { onread: down.onread } : {}),
     };
   }
 
-  private async open(t: FlowTracker, job: JobEgress, d: Decision, port: number): Promise<Socket | undefined> {
-    const socket = t.opened(await openUpstream(job.policy, d, port, this.upstreamOptions()));
+  private async open(
+    t: FlowTracker,
+    job: JobEgress,
+    d: Decision,
+    port: number,
+    down?: DownRelay,
+  ): Promise<Socket | undefined> {
+    const socket = t.opened(await openUpstream(job.policy, d, port, this.upstreamOptions(down)));
     if (socket) {
       // Until its user attaches real handlers (synchronously after this returns), an error
       // on the upstream must not be fatal; the close that follows is what gets recorded.
@@ -548,7 +557,8 @@ export class EgressProxy {
       refuse(403, denialText(d.host, a.port, d.rule));
       return;
     }
-    const upstream = await this.open(t, job, d, a.port);
+    const down = new DownRelay();
+    const upstream = await this.open(t, job, d, a.port, down);
     if (!upstream) {
       if (t.decision === "denied") refuse(403, denialText(d.host, a.port, t.rule));
       else refuse(502, `airlock egress: cannot reach ${d.host}:${a.port} (${t.error})\n`);
@@ -561,7 +571,7 @@ export class EgressProxy {
     }
     client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
     if (head.length) upstream.write(head);
-    splice(client, upstream, this.limits.idleTimeoutMs, (e) => t.finish(e));
+    splice(client, upstream, down, this.limits.idleTimeoutMs, (e) => t.finish(e));
   }
 
   private tlsServer(upstreamPort: number): NetServer {
@@ -640,7 +650,8 @@ export class EgressProxy {
       t.finish();
       return;
     }
-    const upstream = await this.open(t, job, d, port);
+    const down = new DownRelay();
+    const upstream = await this.open(t, job, d, port, down);
     if (!upstream || client.destroyed) {
       upstream?.destroy();
       client.destroy();
@@ -648,7 +659,7 @@ export class EgressProxy {
       return;
     }
     upstream.write(hello);
-    splice(client, upstream, this.limits.idleTimeoutMs, (e) => t.finish(e));
+    splice(client, upstream, down, this.limits.idleTimeoutMs, (e) => t.finish(e));
     client.resume();
   }
 }

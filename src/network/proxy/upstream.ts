@@ -1,5 +1,5 @@
 import { lookup } from "node:dns/promises";
-import { connect, type Socket } from "node:net";
+import { connect, type OnReadOpts, type Socket } from "node:net";
 import type { AddressGuard } from "./address-guard.js";
 import { addressRule, type Decision, type EgressPolicy } from "./allowlist.js";
 
@@ -19,6 +19,8 @@ export interface UpstreamOptions {
   guard: AddressGuard;
   dnsTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Reads of the connected socket go here instead of 'data' events (see down-relay.ts). */
+  onread?: OnReadOpts;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -32,9 +34,14 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-function connectOnce(address: string, port: number, timeoutMs: number): Promise<Socket> {
+function connectOnce(
+  address: string,
+  port: number,
+  timeoutMs: number,
+  onread: OnReadOpts | undefined,
+): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: address, port, noDelay: true });
+    const socket = connect({ host: address, port, noDelay: true, ...(onread ? { onread } : {}) });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(Object.assign(new Error("connect timed out"), { code: "ETIMEDOUT" }));
@@ -95,7 +102,8 @@ export async function openUpstream(
   let lastError: unknown;
   for (const address of permitted) {
     try {
-      return { kind: "connected", socket: await connectOnce(address, port, opts.connectTimeoutMs), address };
+      const socket = await connectOnce(address, port, opts.connectTimeoutMs, opts.onread);
+      return { kind: "connected", socket, address };
     } catch (e) {
       lastError = e;
     }

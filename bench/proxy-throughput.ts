@@ -5,9 +5,13 @@
  * direct against the transparent tls listener (SNI routing). Upstream, proxy and relay each run
  * in their own child process; the client is this process. Repetitions are paired and their order
  * alternates, so drift hits every path alike; ratios are taken pair by pair.
+ * Then the same download on a job's real path (lib/proxy-job-path.ts): the client inside a job
+ * network, the upstream in another namespace, direct (the job's nft passthrough) against CONNECT
+ * through the proxy on the job's host end. BENCH_PROXY_JOB_PATH=0 skips it.
  */
 import { log, size } from "./lib/env.js";
 import { BENCH_HOST, type Child, cpuMs, download, startChild } from "./lib/net.js";
+import { type JobPathRates, measureJobPath } from "./lib/proxy-job-path.js";
 import { row, summarize } from "./lib/stats.js";
 import type { Bench } from "./lib/types.js";
 
@@ -15,11 +19,13 @@ type Path = "direct" | "connect" | "relay" | "tls-direct" | "tls-proxy";
 
 export const proxyThroughput: Bench = {
   name: "proxy-throughput",
-  description: "100 MB download: direct vs proxy CONNECT vs bare pipe relay (+ TLS direct vs transparent)",
+  description:
+    "100 MB download: direct vs proxy CONNECT vs bare pipe relay (+ TLS, + a job's real path: netns, veth, nft)",
   async run() {
     const mb = size("PROXY_MB", 100, 20);
     const reps = size("PROXY_REPEATS", 10, 3);
     const withTls = process.env.BENCH_PROXY_TLS !== "0";
+    const withJobPath = process.env.BENCH_PROXY_JOB_PATH !== "0";
     const bytes = mb * 1_000_000;
     const children: Child[] = [];
     try {
@@ -150,12 +156,48 @@ export const proxyThroughput: Bench = {
           ),
         );
       }
+      let jobPath: JobPathRates | undefined;
+      if (withJobPath) {
+        jobPath = await measureJobPath(bytes, reps);
+        const sDirectJob = rateSummary(jobPath.direct);
+        const connectJob = jobPath.connect;
+        const directJob = jobPath.direct;
+        rows.push(
+          row(
+            B,
+            `job path: direct ${mb} MB (job netns → nft passthrough → upstream netns)`,
+            "MB/s",
+            sDirectJob,
+            {
+              note: tail,
+            },
+          ),
+          row(
+            B,
+            "job path: CONNECT through EgressProxy on the job's host end",
+            "MB/s",
+            rateSummary(connectJob),
+            {
+              baseline: { name: "job direct", value: sDirectJob.p50 },
+              note: tail,
+            },
+          ),
+          row(
+            B,
+            "job path: CONNECT / direct, paired",
+            "ratio",
+            ratioSummary(connectJob.map((v, i) => v / (directJob[i] as number))),
+            { targets: [{ stat: "p50", op: ">=", value: 0.8 }], note: "p99 = lowest pair" },
+          ),
+        );
+      }
       return {
         rows,
         details: {
           mb,
           bytes,
           repetitions: reps,
+          jobPath,
           paths,
           mbPerSec: rate,
           proxyFlows: flows.flows,

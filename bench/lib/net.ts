@@ -25,14 +25,29 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+export interface ChildPlace {
+  /** Run inside this network namespace (`ip netns exec`, which execs: the pid stays node's). */
+  netns?: string;
+  env?: Record<string, string>;
+}
+
 /** Starts `proxy-child.ts ROLE args…` and waits for its ports line. */
-export function startChild(role: string, args: (string | number)[]): Promise<Child> {
+export function startChild(role: string, args: (string | number)[], place: ChildPlace = {}): Promise<Child> {
   return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(
+    const node = [
       process.execPath,
-      ["--import", "tsx", join(here, "proxy-child.ts"), role, ...args.map(String)],
-      { cwd: repoRoot, stdio: ["pipe", "pipe", "inherit"] },
-    );
+      "--import",
+      "tsx",
+      join(here, "proxy-child.ts"),
+      role,
+      ...args.map(String),
+    ];
+    const argv = place.netns ? ["ip", "netns", "exec", place.netns, ...node] : node;
+    const child: ChildProcess = spawn(argv[0] as string, argv.slice(1), {
+      cwd: repoRoot,
+      stdio: ["pipe", "pipe", "inherit"],
+      env: { ...process.env, ...place.env },
+    });
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`${role} child did not start within 30 s`));
@@ -102,9 +117,9 @@ function awaitTunnel(socket: Socket): Promise<Buffer> {
   });
 }
 
-function openSocket(port: number): Promise<Socket> {
+function openSocket(port: number, host = "127.0.0.1"): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = netConnect({ host: "127.0.0.1", port, noDelay: true });
+    const s = netConnect({ host, port, noDelay: true });
     s.once("connect", () => {
       s.off("error", reject);
       resolve(s);
@@ -114,6 +129,8 @@ function openSocket(port: number): Promise<Socket> {
 }
 
 export interface DownloadOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
   port: number;
   /** CONNECT through a forward proxy to this host:port first. */
   connect?: string;
@@ -128,7 +145,7 @@ export async function download(o: DownloadOptions): Promise<number> {
   let raw: Socket | undefined;
   let early = 0;
   if (o.connect) {
-    raw = await openSocket(o.port);
+    raw = await openSocket(o.port, o.host);
     raw.write(connectPreamble(o.connect));
     const extra = await awaitTunnel(raw);
     if (extra.length && o.tlsServername) throw new Error("bytes before the TLS handshake");
@@ -136,11 +153,11 @@ export async function download(o: DownloadOptions): Promise<number> {
   }
   const socket: Socket = o.tlsServername
     ? tlsConnect({
-        ...(raw ? { socket: raw } : { host: "127.0.0.1", port: o.port }),
+        ...(raw ? { socket: raw } : { host: o.host ?? "127.0.0.1", port: o.port }),
         servername: o.tlsServername,
         rejectUnauthorized: false,
       })
-    : (raw ?? (await openSocket(o.port)));
+    : (raw ?? (await openSocket(o.port, o.host)));
   return new Promise((resolve, reject) => {
     let n = early;
     socket.on("data", (c: Buffer) => {

@@ -14,6 +14,14 @@
  *                       routed to the first PORT (the source's bulkTls); `bench.test:PORT` allowed
  *                       for every PORT, bench.test resolving to 127.0.0.1
  *   relay PORT…         a bare pipe relay: one listener per PORT, piping to 127.0.0.1:PORT
+ *   client              a downloader: each stdin line is a JSON DownloadOptions, answered with
+ *                       {"ms": N} or {"error": "…"} (for a client inside a job's namespace)
+ *
+ * For the job-path measurement the children run elsewhere, told by the environment:
+ * BENCH_LISTEN_HOST (default 127.0.0.1) is where listeners bind; for the proxy,
+ * BENCH_UPSTREAM_ADDR is what bench.test resolves to (listed in the policy by address too, as an
+ * operator lists an internal host, so the address guard lets it through) and BENCH_ANY_CLIENT=1
+ * treats every client address as the one job.
  */
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createNetServer, connect as netConnect, type Server } from "node:net";
@@ -27,13 +35,16 @@ import {
   type JobEgress,
 } from "../../src/network/proxy/index.js";
 import { selfSignedCert } from "../../src/network/proxy/test-support.js";
-import { BENCH_HOST } from "./net.js";
+import { BENCH_HOST, type DownloadOptions, download } from "./net.js";
 import { percentile } from "./stats.js";
+
+const LISTEN_HOST = process.env.BENCH_LISTEN_HOST ?? "127.0.0.1";
+const UPSTREAM_ADDR = process.env.BENCH_UPSTREAM_ADDR ?? "127.0.0.1";
 
 function listen(server: Server): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve((server.address() as { port: number }).port));
+    server.listen(0, LISTEN_HOST, () => resolve((server.address() as { port: number }).port));
   });
 }
 
@@ -93,13 +104,18 @@ async function proxy(ports: number[]): Promise<void> {
     jobId: "job_bench",
     runId: "run_bench",
     runnerId: "rnr_bench",
-    policy: compilePolicy({ allow: ports.map((p) => `${BENCH_HOST}:${p}`) }),
+    policy: compilePolicy({
+      allow: ports.flatMap((p) => [
+        `${BENCH_HOST}:${p}`,
+        ...(UPSTREAM_ADDR === "127.0.0.1" ? [] : [`${UPSTREAM_ADDR}:${p}`]),
+      ]),
+    }),
   };
   const connectMs = new Map<string, number[]>();
   let flows = 0;
   const errors: string[] = [];
   const p = new EgressProxy({
-    jobForClient: (addr) => (addr === "127.0.0.1" ? job : undefined),
+    jobForClient: (addr) => (addr === "127.0.0.1" || process.env.BENCH_ANY_CLIENT === "1" ? job : undefined),
     // The production sink is a store write; the bench measures the data path, not SQLite. This
     // one keeps a number per flow.
     sink: {
@@ -115,14 +131,14 @@ async function proxy(ports: number[]): Promise<void> {
     },
     resolver: async (host) => {
       if (host !== BENCH_HOST) throw Object.assign(new Error(`ENOTFOUND ${host}`), { code: "ENOTFOUND" });
-      return ["127.0.0.1"];
+      return [UPSTREAM_ADDR];
     },
     // Everything the default guard refuses, except loopback (the upstreams live there).
     guard: createAddressGuard({ rules: defaultGuardRules.filter((r) => r.category !== "loopback") }),
     onError: (e) => process.stderr.write(`[proxy-child] ${e.message}\n`),
   });
-  const forward = await p.listen({ role: "forward", host: "127.0.0.1", port: 0 });
-  const tls = await p.listen({ role: "tls", host: "127.0.0.1", port: 0, upstreamPort: ports[0] as number });
+  const forward = await p.listen({ role: "forward", host: LISTEN_HOST, port: 0 });
+  const tls = await p.listen({ role: "tls", host: LISTEN_HOST, port: 0, upstreamPort: ports[0] as number });
   ready({ forward: forward.port, tls: tls.port });
   createInterface({ input: process.stdin }).on("line", (line) => {
     if (line.trim() !== "flows") return;
@@ -160,6 +176,16 @@ async function relay(ports: number[]): Promise<void> {
   ready(out);
 }
 
+async function client(): Promise<void> {
+  ready({});
+  createInterface({ input: process.stdin }).on("line", (line) => {
+    download(JSON.parse(line) as DownloadOptions).then(
+      (ms) => process.stdout.write(`${JSON.stringify({ ms })}\n`),
+      (e: unknown) => process.stdout.write(`${JSON.stringify({ error: (e as Error).message })}\n`),
+    );
+  });
+}
+
 const [role, ...rest] = process.argv.slice(2);
 const nums = rest.map(Number);
 const main =
@@ -169,7 +195,9 @@ const main =
       ? proxy(nums)
       : role === "relay"
         ? relay(nums)
-        : Promise.reject(new Error(`unknown role ${role}`));
+        : role === "client"
+          ? client()
+          : Promise.reject(new Error(`unknown role ${role}`));
 main.catch((e: unknown) => {
   process.stderr.write(`[proxy-child] ${(e as Error).stack ?? String(e)}\n`);
   process.exit(1);

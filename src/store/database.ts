@@ -12,6 +12,7 @@ import * as secrets0006 from "./migrations/0006_secrets.js";
 import * as provenance0007 from "./migrations/0007_provenance.js";
 import * as artifactGate0008 from "./migrations/0008_artifact_gate.js";
 import * as repoOidc0009 from "./migrations/0009_repo_oidc.js";
+import { SqliteConnection } from "./sqlite-connection.js";
 import type { Database } from "./tables.js";
 
 export type Db = Kysely<Database>;
@@ -51,8 +52,11 @@ export async function openSqlite(file: string): Promise<Db> {
   native.pragma("foreign_keys = ON");
   // Two processes (a server and a CLI) may share the file; wait instead of failing on a lock.
   native.pragma("busy_timeout = 5000");
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: native }) });
+  // Statement reuse and background WAL checkpoints: see sqlite-connection.ts.
+  const connection = new SqliteConnection(native);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
   await migrate(db);
+  connection.enableBackgroundCheckpoints();
   return db;
 }
 

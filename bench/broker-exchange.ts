@@ -1,6 +1,7 @@
 /**
- * Secret broker exchange latency: `exchange()` end to end on a file-backed SQLite (WAL,
- * synchronous=NORMAL, as the controller opens it) — a real ES256 ID token from identity's issuer
+ * Secret broker exchange latency: `exchange()` end to end on a file-backed SQLite opened as the
+ * controller opens it (openSqlite: WAL, synchronous=NORMAL, reused statements, checkpoints on a
+ * worker thread once the store has been written to) — a real ES256 ID token from identity's issuer
  * verified against the store's JWKS with the store's revocation check, jti → job from the
  * id_tokens table, job liveness from the jobs table, a 3-secret request resolved across
  * environment, repository and organisation, three Cedar GetSecret decisions, three unseals, and

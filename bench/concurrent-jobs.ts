@@ -90,7 +90,7 @@ export const concurrentJobs: Bench = {
         firstStart.push(Math.min(...running) - w0);
         lastStart.push(Math.max(...running) - w0);
         // Checked before the controller closes: teardown itself must have left nothing.
-        const left = await findLeftovers(f.workspacesDir);
+        const left = await findLeftovers(f.workspacesDir, f.cgroupName);
         leftovers.push(left);
         log(
           `concurrent-jobs: run ${r + 1}/${repeats}: ${Math.round(wall[wall.length - 1] as number)} ms; leftovers: ` +

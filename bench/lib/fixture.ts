@@ -2,6 +2,7 @@
  * A real controller over a throwaway data directory and git repository: the same code path as
  * `airlock run`, with the default bwrap driver and the default "airlock" cgroup parent.
  */
+
 import { execFileSync } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,6 +12,7 @@ import { ensureLocalAdmin, type Principal } from "../../src/auth/index.js";
 import { configSchema, dataPaths } from "../../src/config/config.js";
 import { Controller } from "../../src/controller/controller.js";
 import { registerRepo } from "../../src/repos/registry.js";
+import { STANDBY_PREFIX } from "../../src/sandbox/standby-pool.js";
 
 export interface Fixture {
   controller: Controller;
@@ -20,6 +22,8 @@ export interface Fixture {
   source: string;
   dataDir: string;
   workspacesDir: string;
+  /** The controller's cgroup parent in every hierarchy (`airlock-<instance>`). */
+  cgroupName: string;
   close(): Promise<void>;
 }
 
@@ -53,6 +57,7 @@ export async function openFixture(name: string, workflow: string, concurrency: n
     source: src,
     dataDir,
     workspacesDir: join(dataPaths(config).sandboxes, "workspaces"),
+    cgroupName: dataPaths(config).cgroupName,
     async close() {
       await controller.close();
       await rm(base, { recursive: true, force: true });
@@ -98,13 +103,19 @@ export interface Leftovers {
   processes: { pid: number; ppid: number; name: string; uids: number[]; state: string; cmdline: string }[];
   /** Zombies among them: exited, holding no memory or cgroup, waiting for their parent to reap them. */
   zombies: number;
-  /** Directories under /sys/fs/cgroup/<hierarchy>/airlock/. */
+  /** Job cgroups: directories under /sys/fs/cgroup/<hierarchy>/<cgroup parent>/, standby slots aside. */
   cgroups: string[];
+  /** Standby slots (cgroup + waiting launcher) the driver keeps ready on purpose. */
+  standbySlots: string[];
   /** Entries under <dataDir>/sandboxes/workspaces. */
   workspaces: string[];
 }
 
-export async function findLeftovers(workspacesDir: string, uidFloor = 200_000): Promise<Leftovers> {
+export async function findLeftovers(
+  workspacesDir: string,
+  cgroupParent: string,
+  uidFloor = 200_000,
+): Promise<Leftovers> {
   const processes: Leftovers["processes"] = [];
   for (const name of await readdir("/proc")) {
     if (!/^\d+$/.test(name)) continue;
@@ -133,12 +144,16 @@ export async function findLeftovers(workspacesDir: string, uidFloor = 200_000): 
     }
   }
   const cgroups: string[] = [];
+  const standbySlots: string[] = [];
   for (const h of await readdir("/sys/fs/cgroup").catch(() => [] as string[])) {
-    const parent = join("/sys/fs/cgroup", h, "airlock");
+    const parent = join("/sys/fs/cgroup", h, cgroupParent);
     const entries = await readdir(parent, { withFileTypes: true }).catch(() => []);
-    for (const e of entries) if (e.isDirectory()) cgroups.push(join(parent, e.name));
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      (e.name.startsWith(STANDBY_PREFIX) ? standbySlots : cgroups).push(join(parent, e.name));
+    }
   }
   const workspaces = await readdir(workspacesDir).catch(() => [] as string[]);
   const zombies = processes.filter((p) => p.state.startsWith("Z")).length;
-  return { processes, zombies, cgroups, workspaces };
+  return { processes, zombies, cgroups, standbySlots, workspaces };
 }

@@ -162,6 +162,7 @@ export const proxyThroughput: Bench = {
         const sDirectJob = rateSummary(jobPath.direct);
         const connectJob = jobPath.connect;
         const directJob = jobPath.direct;
+        const relayJob = jobPath.relay;
         rows.push(
           row(
             B,
@@ -184,10 +185,27 @@ export const proxyThroughput: Bench = {
           ),
           row(
             B,
+            "job path: through a bare pipe relay at the same place",
+            "MB/s",
+            rateSummary(relayJob),
+            {
+              baseline: { name: "job direct", value: sDirectJob.p50 },
+              note: tail,
+            },
+          ),
+          row(
+            B,
             "job path: CONNECT / direct, paired",
             "ratio",
             ratioSummary(connectJob.map((v, i) => v / (directJob[i] as number))),
             { targets: [{ stat: "p50", op: ">=", value: 0.8 }], note: "p99 = lowest pair" },
+          ),
+          row(
+            B,
+            "job path: CONNECT / bare relay, paired (proxy's own overhead)",
+            "ratio",
+            ratioSummary(connectJob.map((v, i) => v / (relayJob[i] as number))),
+            { note: "p99 = lowest pair" },
           ),
         );
       }

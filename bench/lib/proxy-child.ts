@@ -13,7 +13,7 @@
  *   proxy PORT…         the EgressProxy: a `forward` listener (HTTP + CONNECT) and a `tls` one
  *                       routed to the first PORT (the source's bulkTls); `bench.test:PORT` allowed
  *                       for every PORT, bench.test resolving to 127.0.0.1
- *   relay PORT…         a bare pipe relay: one listener per PORT, piping to 127.0.0.1:PORT
+ *   relay PORT…         a bare pipe relay: one listener per PORT, piping to the upstream's PORT
  *   client              a downloader: each stdin line is a JSON DownloadOptions, answered with
  *                       {"ms": N} or {"error": "…"} (for a client inside a job's namespace)
  *
@@ -164,7 +164,7 @@ async function relay(ports: number[]): Promise<void> {
   const out: Record<string, number> = {};
   for (const target of ports) {
     const server = createNetServer((c) => {
-      const u = netConnect({ host: "127.0.0.1", port: target, noDelay: true });
+      const u = netConnect({ host: UPSTREAM_ADDR, port: target, noDelay: true });
       c.setNoDelay(true);
       c.on("error", () => u.destroy());
       u.on("error", () => c.destroy());

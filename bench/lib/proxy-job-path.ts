@@ -32,9 +32,9 @@ function ipQuiet(...args: string[]): void {
   }
 }
 
-export interface JobPathRates {
-  direct: number[];
-  connect: number[];
+export type JobPath = "direct" | "connect" | "relay";
+
+export interface JobPathRates extends Record<JobPath, number[]> {
   forwardingBefore: string;
 }
 
@@ -69,35 +69,43 @@ export async function measureJobPath(bytes: number, reps: number): Promise<JobPa
     });
     children.push(proxy);
     const forward = proxy.ports.forward as number;
+    const relay = await startChild("relay", [bulk], {
+      env: { BENCH_LISTEN_HOST: "0.0.0.0", BENCH_UPSTREAM_ADDR: upstreamAddr },
+    });
+    children.push(relay);
+    const relayPort = relay.ports[String(bulk)] as number;
     net = await createJobNetwork({
       jobId: `job_albenchp${process.pid}`,
       pool: new AddressPool(POOL),
       proxyPorts: { http: forward, transparentHttp: forward, transparentTls: proxy.ports.tls as number },
       dnsPort: 25354,
-      airlockPorts: [],
+      // The job may reach these on its host end, as it does Airlock's own endpoints.
+      airlockPorts: [relayPort],
       names: NAMES,
     });
     await net.allowPassthrough(upstreamAddr, bulk);
     const client = await startChild("client", [], { netns: net.nsName });
     children.push(client);
     const hostAddr = net.hostAddr;
-    const once = async (path: "direct" | "connect"): Promise<number> => {
+    const once = async (path: JobPath): Promise<number> => {
       const opts =
         path === "direct"
           ? { host: upstreamAddr, port: bulk, expectBytes: bytes }
-          : { host: hostAddr, port: forward, connect: `${BENCH_HOST}:${bulk}`, expectBytes: bytes };
+          : path === "relay"
+            ? { host: hostAddr, port: relayPort, expectBytes: bytes }
+            : { host: hostAddr, port: forward, connect: `${BENCH_HOST}:${bulk}`, expectBytes: bytes };
       const answer = (await client.ask(JSON.stringify(opts))) as { ms?: number; error?: string };
       if (answer.ms === undefined) throw new Error(`job-path ${path}: ${answer.error}`);
       return bytes / 1e6 / (answer.ms / 1000);
     };
-    await once("direct");
-    await once("connect");
-    const rates: JobPathRates = { direct: [], connect: [], forwardingBefore };
+    const paths: JobPath[] = ["direct", "connect", "relay"];
+    for (const p of paths) await once(p);
+    const rates: JobPathRates = { direct: [], connect: [], relay: [], forwardingBefore };
     for (let r = 0; r < reps; r++) {
-      const order = r % 2 === 0 ? (["direct", "connect"] as const) : (["connect", "direct"] as const);
+      const order = r % 2 === 0 ? paths : [...paths].reverse();
       for (const p of order) rates[p].push(await once(p));
       log(
-        `proxy-throughput: job path ${r + 1}/${reps} direct ${Math.round(rates.direct[r] as number)}, connect ${Math.round(rates.connect[r] as number)} MB/s`,
+        `proxy-throughput: job path ${r + 1}/${reps} ${paths.map((p) => `${p} ${Math.round(rates[p][r] as number)}`).join(", ")} MB/s`,
       );
     }
     return rates;

@@ -183,16 +183,10 @@ export const proxyThroughput: Bench = {
               note: tail,
             },
           ),
-          row(
-            B,
-            "job path: through a bare pipe relay at the same place",
-            "MB/s",
-            rateSummary(relayJob),
-            {
-              baseline: { name: "job direct", value: sDirectJob.p50 },
-              note: tail,
-            },
-          ),
+          row(B, "job path: through a bare pipe relay at the same place", "MB/s", rateSummary(relayJob), {
+            baseline: { name: "job direct", value: sDirectJob.p50 },
+            note: tail,
+          }),
           row(
             B,
             "job path: CONNECT / direct, paired",

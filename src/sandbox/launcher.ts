@@ -33,7 +33,8 @@ export const LAUNCHER_SCRIPT = [
   "mapfile -d '' -t cg <&10; exec 10<&-",
   '[ "${#cg[@]}" -gt 0 ] || exit 125',
   'for f in "${cg[@]}"; do',
-  '  echo "$$" > "$f" || { echo "cannot join cgroup via $f" >&4; exit 125; }',
+  // Its error text goes to the status channel too, not to the step's stderr.
+  '  echo "$$" 2>&4 > "$f" || { echo "cannot join cgroup via $f" >&4; exit 125; }',
   "done",
   "echo ok >&4",
   "mapfile -d '' -t cmd <&11; exec 11<&-",
@@ -98,6 +99,11 @@ export class Launcher {
   /** Still waiting for its command: not launched, not dead. */
   get standing(): boolean {
     return !this.dead && !this.launched && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** It has written its pid into every cgroup.procs it was given (and said so). */
+  get joined(): boolean {
+    return this.status.includes("ok");
   }
 
   /** Failure text from the launcher, or "ok" once it has joined. Complete after the child closes. */

@@ -32,12 +32,24 @@ export class StandbyPool {
     private readonly refillDelayMs = 25,
   ) {}
 
-  /** A slot whose launcher still stands, or undefined; either way the pool refills afterwards. */
+  /**
+   * A slot whose launcher stands inside its cgroup, or undefined; either way the pool refills
+   * afterwards. A launcher still on its way in is left for later: claiming renames the cgroup, and
+   * a join that comes after the rename would find the old path gone.
+   */
   take(): StandbySlot | undefined {
     this.scheduleFill();
-    for (let slot = this.ready.shift(); slot; slot = this.ready.shift()) {
-      if (slot.launcher.standing) return slot;
-      void this.discard(slot).catch(() => undefined);
+    for (let i = 0; i < this.ready.length; ) {
+      const slot = this.ready[i] as StandbySlot;
+      if (!slot.launcher.standing) {
+        this.ready.splice(i, 1);
+        void this.discard(slot).catch(() => undefined);
+      } else if (slot.launcher.joined) {
+        this.ready.splice(i, 1);
+        return slot;
+      } else {
+        i++;
+      }
     }
     return undefined;
   }

@@ -148,7 +148,13 @@ export function createV1Backend(mounts: V1Mounts, parent: string): CgroupBackend
         if (isErrno(e, "EEXIST", "ENOTEMPTY")) throw taken(jobId);
         throw e;
       }
-      await limit(jobId, limits);
+      try {
+        await limit(jobId, limits);
+      } catch (e) {
+        // Back under the slot's name, so whoever discards the slot removes this cgroup too.
+        for (const [from, to] of renamed) await rename(to, from).catch(() => undefined);
+        throw e;
+      }
       return open(jobId);
     },
     open,

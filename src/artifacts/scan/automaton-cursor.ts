@@ -19,6 +19,7 @@
  * ("Pässwort" → "PÃ¤sswort"), so one latin1 pass finds the value in UTF-8 and in latin1 files.
  */
 import { type Automaton, buildAutomaton, SEP, sparseNext } from "../../secrets/masker/automaton.js";
+import { codeUnits } from "../../secrets/masker/code-units.js";
 import type { SecretSet } from "../../secrets/masker/secret-set.js";
 
 /** An automaton and the way back from one of its needles to the secret's name. */
@@ -113,8 +114,9 @@ export class SecretCursor {
     const n = text.length;
     let s = this.state;
     let r = s < D ? s * K : -1;
+    const units = codeUnits(text, 0, n);
     for (let i = 0; i < n; i++) {
-      const c = cls[text.charCodeAt(i)] as number;
+      const c = cls[units[i] as number] as number;
       if (r >= 0) {
         const v = dense[r + c] as number;
         if (v >= 0) {

@@ -27,7 +27,7 @@ const MAX_DENSE_CELLS = 1 << 20;
 
 export interface Automaton {
   /** Column per UTF-16 code unit. */
-  readonly cls: Uint8Array | Uint16Array;
+  readonly cls: Uint16Array;
   readonly K: number;
   /** States [0, D) have a dense row. */
   readonly D: number;
@@ -176,7 +176,9 @@ export function buildAutomaton(needles: readonly string[], triggers: readonly st
     const t = dense[i] as number;
     dense[i] = t < D && (matchLen[t] as number) === 0 && trigger[t] === 0 ? t * K : ~t;
   }
-  const cls = K <= 256 ? Uint8Array.from(classOf) : classOf;
+  // One element kind for every automaton, so the scanners' loads stay monomorphic in a controller
+  // that masks jobs with few and with many secrets (see code-units.ts).
+  const cls = classOf;
   return {
     cls,
     K,

@@ -15,6 +15,7 @@
  */
 import type { Automaton } from "./automaton.js";
 import { SEP, sparseNext } from "./automaton.js";
+import { codeUnits } from "./code-units.js";
 import type { SecretSet } from "./secret-set.js";
 
 export const MASK = "***";
@@ -82,8 +83,10 @@ export class NeedleStream {
     let s = this.state;
     // r: the current state's row offset in the dense block, or -1 in a sparse state (then s).
     let r = s < D ? s * K : -1;
-    for (let i = this.scanned; i < n; i++) {
-      const c = cls[buf.charCodeAt(i)] as number;
+    const from = this.scanned;
+    const units = codeUnits(buf, from, n);
+    for (let i = from; i < n; i++) {
+      const c = cls[units[i - from] as number] as number;
       if (r >= 0) {
         const v = dense[r + c] as number;
         if (v >= 0) {

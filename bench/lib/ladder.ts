@@ -11,10 +11,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Writable } from "node:stream";
-import { buildBwrapArgs, encodeArgs, etcFiles, sandboxEnv } from "../../src/sandbox/bwrap-args.js";
-import { stepCommand } from "../../src/sandbox/exec.js";
+import { buildBwrapArgs, sandboxEnv } from "../../src/sandbox/bwrap-args.js";
+import { stepCommand, stepFeeds } from "../../src/sandbox/exec.js";
 import { probeRootEntries, WRAPPER_PATH } from "../../src/sandbox/host.js";
-import { ETC_FDS, FD_ARGS, Launcher } from "../../src/sandbox/launcher.js";
+import { ETC_FDS, Launcher } from "../../src/sandbox/launcher.js";
 import { nsToMs } from "./bwrap.js";
 import { wallMs } from "./env.js";
 
@@ -35,23 +35,20 @@ export async function ladder(
   const rootEntries = await probeRootEntries();
   const hostname = "job_bench";
   const argsFor = (workspaceDir: string) =>
-    encodeArgs(
-      buildBwrapArgs({
-        hostname,
-        workspaceDir,
-        rootEntries,
-        etcFds: ETC_FDS,
-        env: sandboxEnv(hostname, {}),
-        cwd: "/workspace",
-      }),
-    );
-  const args: Record<Rung, Buffer> = {
+    buildBwrapArgs({
+      hostname,
+      workspaceDir,
+      rootEntries,
+      etcFds: ETC_FDS,
+      env: sandboxEnv(hostname, {}),
+      cwd: "/workspace",
+    });
+  const args: Record<Rung, string[]> = {
     "airlock-flags": argsFor(rootWorkspace),
     setpriv: argsFor(jobWorkspace),
     launcher: argsFor(jobWorkspace),
     "launcher-standby": argsFor(jobWorkspace),
   };
-  const etc = etcFiles(hostname);
   const bwrap = ["/usr/bin/bwrap", "--args", "3", "--", ...STEP];
   const setpriv = [
     "/usr/bin/setpriv",
@@ -66,11 +63,7 @@ export async function ladder(
     "airlock-flags": bwrap,
     setpriv: [...setpriv, ...bwrap],
   };
-  const feeds = (rung: Rung) => {
-    const m = new Map<number, string | Buffer>([[FD_ARGS, args[rung]]]);
-    for (const [name, fd] of Object.entries(ETC_FDS)) m.set(fd, etc[name as keyof typeof ETC_FDS]);
-    return m;
-  };
+  const feeds = (rung: Rung) => stepFeeds(args[rung], hostname);
   const env = { PATH: WRAPPER_PATH };
   const readyLauncher = async () => {
     const l = new Launcher(env).join(procsFiles);

@@ -60,6 +60,19 @@ export function stepCommand(uid: number, argv: readonly string[], network?: Sand
   ];
 }
 
+/** What a step's bwrap reads from its data descriptors: its options, the synthesized /etc, resolv.conf. */
+export function stepFeeds(
+  bwrapArgs: string[],
+  hostname: string,
+  resolvConf?: string,
+): Map<number, string | Buffer> {
+  const etc = etcFiles(hostname);
+  const feeds = new Map<number, string | Buffer>([[FD_ARGS, encodeArgs(bwrapArgs)]]);
+  for (const [name, fd] of Object.entries(ETC_FDS)) feeds.set(fd, etc[name as keyof typeof ETC_FDS]);
+  if (resolvConf !== undefined) feeds.set(FD_RESOLV, resolvConf);
+  return feeds;
+}
+
 /** `launcher` has been told to join ctx.cgroup (it may still be on its way in). */
 export async function runStep(
   ctx: StepContext,
@@ -79,15 +92,10 @@ export async function runStep(
     cwd: req.cwd ?? WORKSPACE,
     ...(ctx.network ? { resolvFd: FD_RESOLV } : {}),
   });
-  if (req.signal?.aborted) {
-    launcher.retire();
-    return notStarted;
-  }
+  // A launcher that is not launched is retired by the caller (BwrapSandbox.exec).
+  if (req.signal?.aborted) return notStarted;
   const oomBefore = await ctx.cgroup.oomKills();
-  const etc = etcFiles(ctx.jobId);
-  const feeds = new Map<number, string | Buffer>([[FD_ARGS, encodeArgs(bwrapArgs)]]);
-  for (const [name, fd] of Object.entries(ETC_FDS)) feeds.set(fd, etc[name as keyof typeof ETC_FDS]);
-  if (ctx.network) feeds.set(FD_RESOLV, ctx.network.resolvConf);
+  const feeds = stepFeeds(bwrapArgs, ctx.jobId, ctx.network?.resolvConf);
   const child = launcher.launch(stepCommand(ctx.uid, req.argv, ctx.network), feeds);
   if (req.stdin && child.stdin) {
     // A step that exits without reading all of stdin is the step's business, not an error here.
@@ -154,11 +162,10 @@ export async function runStep(
   }
   await killing;
   if (failure) throw failure;
-  const status = launcher.statusText;
-  if (!status.includes("ok")) {
+  if (!launcher.joined) {
     throw new AirlockError(
       "SANDBOX_FAILED",
-      `step did not start in the job cgroup: ${status.trim() || "launcher died"}`,
+      `step did not start in the job cgroup: ${launcher.statusText.trim() || "launcher died"}`,
       {
         hint: "check that the job cgroup still exists and /sys/fs/cgroup is writable by root",
         details: { jobId: ctx.jobId },

@@ -98,7 +98,7 @@ export class Launcher {
 
   /** Still waiting for its command: not launched, not dead. */
   get standing(): boolean {
-    return !this.dead && !this.launched && this.child.exitCode === null && this.child.signalCode === null;
+    return !this.dead && !this.launched;
   }
 
   /** It has written its pid into every cgroup.procs it was given (and said so). */

@@ -52,6 +52,11 @@ describe("buildBwrapArgs", () => {
     expect(args).not.toContain("--cap-add");
   });
 
+  it("installs the seccomp filter from its fd when given one", () => {
+    expect(options(buildBwrapArgs(input({ seccompFd: 12 })), "--seccomp", 1)).toEqual([["12"]]);
+    expect(args).not.toContain("--seccomp");
+  });
+
   it("binds the workspace as the only writable host path", () => {
     expect(options(args, "--bind", 2)).toEqual([["/data/sandboxes/job_abc", "/workspace"]]);
     expect(options(args, "--dev-bind", 2)).toEqual([]);

@@ -44,6 +44,11 @@ export interface BwrapArgsInput {
   cwd: string;
   /** fd carrying /etc/resolv.conf when the step joins a job network; absent: loopback-only net. */
   resolvFd?: number;
+  /**
+   * fd carrying the compiled seccomp filter (./seccomp/), which bwrap installs just before it
+   * execs the step. Every step of a job passes one; only benchmarks of bare bwrap leave it out.
+   */
+  seccompFd?: number;
 }
 
 function invalid(message: string, hint: string): never {
@@ -123,6 +128,7 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
     "--die-with-parent",
     // setsid: the step cannot push keystrokes into a controlling terminal (TIOCSTI).
     "--new-session",
+    ...(input.seccompFd === undefined ? [] : ["--seccomp", String(input.seccompFd)]),
     // Filesystem: read-only /usr and its top-level aliases; nothing else from the host.
     "--ro-bind",
     "/usr",

@@ -16,7 +16,8 @@ import {
 } from "./bwrap-args.js";
 import type { JobCgroup } from "./cgroups/index.js";
 import { BWRAP, SETPRIV } from "./host.js";
-import { ETC_FDS, FD_ARGS, FD_RESOLV, type Launcher } from "./launcher.js";
+import { ETC_FDS, FD_ARGS, FD_RESOLV, FD_SECCOMP, type Launcher } from "./launcher.js";
+import { jobSeccompFilter } from "./seccomp/index.js";
 import type { ExecRequest, ExecResult, OutputSink, SandboxNetwork } from "./types.js";
 
 export interface StepContext {
@@ -60,16 +61,21 @@ export function stepCommand(uid: number, argv: readonly string[], network?: Sand
   ];
 }
 
-/** What a step's bwrap reads from its data descriptors: its options, the synthesized /etc, resolv.conf. */
+/**
+ * What a step's bwrap reads from its data descriptors: its options, the synthesized /etc,
+ * resolv.conf, the seccomp filter.
+ */
 export function stepFeeds(
   bwrapArgs: string[],
   hostname: string,
   resolvConf?: string,
+  seccompFilter?: Buffer,
 ): Map<number, string | Buffer> {
   const etc = etcFiles(hostname);
   const feeds = new Map<number, string | Buffer>([[FD_ARGS, encodeArgs(bwrapArgs)]]);
   for (const [name, fd] of Object.entries(ETC_FDS)) feeds.set(fd, etc[name as keyof typeof ETC_FDS]);
   if (resolvConf !== undefined) feeds.set(FD_RESOLV, resolvConf);
+  if (seccompFilter !== undefined) feeds.set(FD_SECCOMP, seccompFilter);
   return feeds;
 }
 
@@ -91,11 +97,13 @@ export async function runStep(
     env: sandboxEnv(ctx.jobId, req.env),
     cwd: req.cwd ?? WORKSPACE,
     ...(ctx.network ? { resolvFd: FD_RESOLV } : {}),
+    seccompFd: FD_SECCOMP,
   });
   // A launcher that is not launched is retired by the caller (BwrapSandbox.exec).
   if (req.signal?.aborted) return notStarted;
   const oomBefore = await ctx.cgroup.oomKills();
-  const feeds = stepFeeds(bwrapArgs, ctx.jobId, ctx.network?.resolvConf);
+  // Compiled once per process; every step gets the same bytes.
+  const feeds = stepFeeds(bwrapArgs, ctx.jobId, ctx.network?.resolvConf, jobSeccompFilter());
   const child = launcher.launch(stepCommand(ctx.uid, req.argv, ctx.network), feeds);
   if (req.stdin && child.stdin) {
     // A step that exits without reading all of stdin is the step's business, not an error here.

@@ -95,14 +95,28 @@ describe("step launcher", () => {
     expect(data).toBe("from-fd-3");
     const fds = (list ?? "").trim().split(" ").map(Number);
     expect(fds).toContain(3);
-    // 4 (status), 9 (resolver, unused here), 10 and 11 (orders) are closed before exec; ls's own
-    // directory descriptor takes the lowest free number.
+    // 4 (status), 9 (resolver) and 12 (seccomp filter), unused here, 10 and 11 (orders) are
+    // closed before exec; ls's own directory descriptor takes the lowest free number.
     expect(fds.filter((fd) => fd >= 9)).toEqual([]);
+  });
+
+  it("keeps the optional descriptors it was fed, and only those", async () => {
+    const l = new Launcher(env).join(cg.procsFiles);
+    l.launch(
+      ["/bin/bash", "-c", "cat <&12; echo; ls /proc/self/fd | sort -n | tr '\\n' ' '"],
+      new Map([[12, "from-fd-12"]]),
+    );
+    const r = await output(l);
+    const [data, list] = r.stdout.split("\n");
+    expect(data).toBe("from-fd-12");
+    const fds = (list ?? "").trim().split(" ").map(Number);
+    expect(fds.filter((fd) => fd >= 9 && fd !== 12)).toEqual([]);
+    expect(fds).toContain(12);
   });
 
   it("descriptors the controller inherited without close-on-exec never reach the command", async () => {
     // A controller started by a careless parent (here: bash, which leaves fd 200 open across exec)
-    // holds descriptors it never opened; only the launcher's own 0-11 may reach what it execs.
+    // holds descriptors it never opened; only the launcher's own 0-12 may reach what it execs.
     const script = join(dir, "inherit.mts");
     await writeFile(
       script,
@@ -136,6 +150,6 @@ describe("step launcher", () => {
     expect(code).toBe(0);
     const fds = out.trim().split(/\s+/).map(Number);
     expect(fds).toContain(2);
-    expect(fds.filter((fd) => fd > 11)).toEqual([]);
+    expect(fds.filter((fd) => fd > 12)).toEqual([]);
   });
 });

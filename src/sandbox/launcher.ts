@@ -18,6 +18,10 @@ export const ETC_FDS = { passwd: 5, group: 6, hosts: 7, hostname: 8 } as const;
 export const FD_RESOLV = 9;
 const FD_JOIN = 10;
 const FD_LAUNCH = 11;
+export const FD_SECCOMP = 12;
+/** Read by the command only when it is fed; otherwise closed before exec so nothing inherits it. */
+const OPTIONAL_FDS = [FD_RESOLV, FD_SECCOMP] as const;
+const LAST_FD = FD_SECCOMP;
 
 /**
  * Orders arrive NUL-separated, each on its own pipe, complete at EOF; `mapfile -d ''` keeps every
@@ -28,8 +32,8 @@ const FD_LAUNCH = 11;
 // biome-ignore-start lint/suspicious/noTemplateCurlyInString: ${…} here is bash parameter expansion
 export const LAUNCHER_SCRIPT = [
   // Descriptors the controller inherited without close-on-exec (from its own parent) must not
-  // reach the step: only 0-11 are ours.
-  'for f in /proc/self/fd/*; do f="${f##*/}"; [ "$f" -le 11 ] || exec {f}>&-; done',
+  // reach the step: only 0-12 are ours.
+  `for f in /proc/self/fd/*; do f="\${f##*/}"; [ "$f" -le ${LAST_FD} ] || exec {f}>&-; done`,
   "mapfile -d '' -t cg <&10; exec 10<&-",
   '[ "${#cg[@]}" -gt 0 ] || exit 125',
   'for f in "${cg[@]}"; do',
@@ -39,9 +43,9 @@ export const LAUNCHER_SCRIPT = [
   "echo ok >&4",
   "mapfile -d '' -t cmd <&11; exec 11<&-",
   '[ "${#cmd[@]}" -gt 1 ] || exit 125',
-  // The first item says whether the command reads a resolv.conf on fd 9; if not, it must not
-  // inherit the pipe.
-  '[ "${cmd[0]}" = resolv ] || exec 9<&-',
+  // The first item lists the optional descriptors the command reads (resolv.conf on 9, the
+  // seccomp filter on 12); the others must not be inherited.
+  `for f in ${OPTIONAL_FDS.join(" ")}; do [[ " \${cmd[0]} " == *" $f "* ]] || exec {f}<&-; done`,
   'exec 4>&- "${cmd[@]:1}"',
 ].join("\n");
 // biome-ignore-end lint/suspicious/noTemplateCurlyInString: ${…} here is bash parameter expansion
@@ -71,7 +75,7 @@ export class Launcher {
       env,
       // Own session: a Ctrl-C aimed at the controller's terminal must not reach job processes.
       detached: true,
-      stdio: ["pipe", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe"],
+      stdio: Array.from({ length: LAST_FD + 1 }, () => "pipe" as const),
     });
     // EPIPE on any of them just means the launcher died early, which the status channel reports.
     for (const s of this.child.stdio) s?.on("error", () => undefined);
@@ -128,8 +132,9 @@ export class Launcher {
     if (this.launched) throw new Error("launcher: launch() twice");
     this.launched = true;
     for (const [fd, data] of feeds) this.writer(fd).end(data);
-    if (!feeds.has(FD_RESOLV)) this.writer(FD_RESOLV).end();
-    const order = [feeds.has(FD_RESOLV) ? "resolv" : "-", ...argv];
+    const fed = OPTIONAL_FDS.filter((fd) => feeds.has(fd));
+    for (const fd of OPTIONAL_FDS) if (!feeds.has(fd)) this.writer(fd).end();
+    const order = [fed.length > 0 ? fed.join(" ") : "-", ...argv];
     this.writer(FD_LAUNCH).end(nulList(order));
     return this.child;
   }
@@ -144,6 +149,6 @@ export class Launcher {
     this.launched = true;
     if (!this.joinSent) this.writer(FD_JOIN).end();
     this.writer(FD_LAUNCH).end();
-    for (const fd of [0, FD_ARGS, ...Object.values(ETC_FDS), FD_RESOLV]) this.writer(fd).end();
+    for (const fd of [0, FD_ARGS, ...Object.values(ETC_FDS), ...OPTIONAL_FDS]) this.writer(fd).end();
   }
 }

@@ -1,9 +1,11 @@
 /** Checks that fail fast with a message naming what is missing and how to fix it. */
 import { spawn } from "node:child_process";
 import { access, constants, readFile } from "node:fs/promises";
+import type { Writable } from "node:stream";
 import { AirlockError } from "../errors.js";
 import type { CgroupBackend } from "./cgroups/index.js";
 import { BASH, BWRAP, probeRootEntries, SETPRIV, WRAPPER_PATH } from "./host.js";
+import { jobSeccompFilter } from "./seccomp/index.js";
 
 const unavailable = (message: string, hint: string, details?: Record<string, unknown>) =>
   new AirlockError("SANDBOX_UNAVAILABLE", message, { hint, details });
@@ -46,9 +48,16 @@ export async function checkUserNamespaces(): Promise<void> {
   }
 }
 
-/** Actually start a tiny sandbox as `nobody`: the sysctls above are not the only way to forbid it. */
+/**
+ * Actually start a tiny sandbox as `nobody`, under the jobs' seccomp filter: the sysctls above are
+ * not the only way to forbid it, and a kernel without seccomp filters (or a bwrap without
+ * --seccomp) must stop the runner here rather than fail every job.
+ */
 async function probeBwrap(): Promise<void> {
+  const filter = jobSeccompFilter();
   const args = [
+    "--seccomp",
+    "3",
     "--unshare-user",
     "--unshare-pid",
     "--unshare-net",
@@ -64,9 +73,15 @@ async function probeBwrap(): Promise<void> {
   args.push("--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/true");
   const argv = ["--reuid", "65534", "--regid", "65534", "--clear-groups", "--no-new-privs", BWRAP, ...args];
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((res, rej) => {
-    const child = spawn(SETPRIV, argv, { env: { PATH: WRAPPER_PATH }, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(SETPRIV, argv, {
+      env: { PATH: WRAPPER_PATH },
+      stdio: ["ignore", "ignore", "pipe", "pipe"],
+    });
+    const filterPipe = child.stdio[3] as Writable;
+    filterPipe.on("error", () => undefined);
+    filterPipe.end(filter);
     let err = "";
-    child.stderr.on("data", (c: Buffer) => {
+    child.stderr?.on("data", (c: Buffer) => {
       err += c.toString();
     });
     child.on("error", rej);
@@ -75,7 +90,7 @@ async function probeBwrap(): Promise<void> {
   if (code !== 0) {
     throw unavailable(
       `bubblewrap cannot create an unprivileged sandbox: ${stderr || `exit code ${code}`}`,
-      "check that unprivileged user namespaces are allowed (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone) and that no LSM blocks bwrap",
+      "check that unprivileged user namespaces are allowed (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone), that no LSM blocks bwrap, and that the kernel has CONFIG_SECCOMP_FILTER",
       { stderr },
     );
   }

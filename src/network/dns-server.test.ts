@@ -1,3 +1,4 @@
+import { connect, type Socket } from "node:net";
 import dnsPacket from "dns-packet";
 import { describe, expect, it } from "vitest";
 import { AddressPool } from "./address-pool.js";
@@ -155,5 +156,132 @@ describe("DnsServer.answer", () => {
     expect(s.isForbidden("224.0.0.1")).toBe(true);
     expect(s.isForbidden("not-an-ip")).toBe(true);
     expect(s.isForbidden("198.51.100.1")).toBe(false);
+  });
+});
+
+describe("DnsServer: attacks on the resolver", () => {
+  /** A resolver that records every name it is asked (the "upstream"), over a naive decide. */
+  function spied(mode: NetworkMode = "enforce", decide = (name: string) => name.endsWith(".example.test")) {
+    const upstream: string[] = [];
+    const passthrough: string[] = [];
+    const admitted: string[] = [];
+    const server = new DnsServer({
+      port: 5353,
+      pool: new AddressPool("10.213.0.0/16"),
+      decide: (_job, name) => ({ allowed: decide(name), passthrough: [{ port: 22 }] }),
+      resolve: async (name) => {
+        upstream.push(name);
+        return name === "internal.example.test"
+          ? [{ address: "10.1.2.3", ttl: 5 }]
+          : [{ address: "198.51.100.7", ttl: 5 }];
+      },
+      admitPassthrough: (_job, address, p) => {
+        admitted.push(`${address}:${p.port}/${p.proto}`);
+        return !address.startsWith("10.");
+      },
+      denyHostAddresses: false,
+    });
+    const job: DnsJob = {
+      jobId: "job_t",
+      hostAddr: "10.213.0.1",
+      jobAddr: "10.213.0.2",
+      mode,
+      allowPassthrough: async (ip, port, proto) => {
+        passthrough.push(`${ip}:${port}/${proto}`);
+      },
+    };
+    /** A query built by hand, so labels may hold any byte. */
+    const ask = async (labels: (string | Buffer)[], type = 1) => {
+      const parts = labels.map((l) => (typeof l === "string" ? Buffer.from(l, "latin1") : l));
+      const q = Buffer.concat([
+        Buffer.from([0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]),
+        ...parts.flatMap((l) => [Buffer.from([l.length]), l]),
+        Buffer.from([0, type >> 8, type & 255, 0, 1]),
+      ]);
+      const out = await server.answer(job, q, "udp");
+      if (!out) throw new Error("no answer");
+      return decode(out);
+    };
+    return { server, job, upstream, passthrough, admitted, ask };
+  }
+
+  it("a name with a NUL is never looked up (getaddrinfo would stop at it)", async () => {
+    const { ask, upstream } = spied();
+    const r = await ask(["internal\0", "evil", "example", "test"]);
+    expect(r.rcode).toBe("NXDOMAIN");
+    expect(upstream).toEqual([]);
+  });
+
+  it("in audit mode too, what is not a host name is not sent upstream", async () => {
+    const { ask, upstream } = spied("audit");
+    for (const labels of [
+      ["evil\0", "test"],
+      ["a b", "test"],
+      ["x/y", "test"],
+      ["-bad-", "test"],
+    ]) {
+      expect((await ask(labels)).rcode, JSON.stringify(labels)).toBe("NXDOMAIN");
+    }
+    expect(upstream).toEqual([]);
+  });
+
+  it("upstream sees exactly the normalised name that was decided, never another spelling", async () => {
+    const { ask, upstream } = spied();
+    // Upper case, a soft hyphen (UTS #46 drops it) and full-width letters all mean one name.
+    await ask(["API", "Example", "TEST"]);
+    await ask([Buffer.from("a\u00adpi", "utf8"), "example", "test"]);
+    await ask([Buffer.from("ａｐｉ", "utf8"), "example", "test"]);
+    expect(upstream).toEqual(["api.example.test", "api.example.test", "api.example.test"]);
+  });
+
+  it("denied names and non-A types are answered without asking upstream (no DNS exfiltration)", async () => {
+    const { ask, upstream } = spied();
+    for (const type of [1, 16, 28, 12, 255, 33]) {
+      expect((await ask(["c2VjcmV0", "evil", "test"], type)).rcode).toBe("NXDOMAIN");
+    }
+    expect((await ask(["3", "2", "1", "10", "in-addr", "arpa"], 12)).rcode).toBe("NXDOMAIN");
+    for (const type of [16, 28, 12, 255, 33]) {
+      const r = await ask(["api", "example", "test"], type);
+      expect(r.rcode).toBe("NOERROR");
+      expect(r.answers).toEqual([]);
+    }
+    expect(upstream).toEqual([]);
+  });
+
+  it("passthrough is opened only for addresses the admit hook accepts", async () => {
+    const { ask, passthrough, admitted } = spied();
+    expect((await ask(["internal", "example", "test"])).answers).toHaveLength(1);
+    expect((await ask(["api", "example", "test"])).answers).toHaveLength(1);
+    expect(admitted).toEqual(["10.1.2.3:22/tcp", "198.51.100.7:22/tcp"]);
+    expect(passthrough).toEqual(["198.51.100.7:22/tcp"]);
+  });
+
+  it("keeps only a few TCP connections per job", async () => {
+    const port = 20_000 + Math.floor(Math.random() * 30_000);
+    const server = new DnsServer({ port, pool: new AddressPool("10.213.0.0/16"), decide: () => false });
+    const job: DnsJob = {
+      jobId: "job_flood",
+      hostAddr: "127.0.0.1",
+      jobAddr: "127.0.0.1",
+      mode: "enforce",
+      allowPassthrough: async () => undefined,
+    };
+    await server.addJob(job);
+    const socks: Socket[] = [];
+    let closed = 0;
+    try {
+      for (let i = 0; i < 40; i++) {
+        const s = connect(port, "127.0.0.1");
+        s.on("error", () => undefined);
+        s.on("close", () => closed++);
+        socks.push(s);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      expect(40 - closed).toBeLessThanOrEqual(16);
+      expect(40 - closed).toBeGreaterThan(0);
+    } finally {
+      for (const s of socks) s.destroy();
+      await server.close();
+    }
   });
 });

@@ -22,6 +22,7 @@ import { AirlockError } from "../errors.js";
 import { type AddressPool, type Cidr, cidrContains, ipToInt, parseCidr } from "./address-pool.js";
 import type { JobNetwork } from "./job-network.js";
 import { ALWAYS_DENIED, type L4Proto } from "./nft.js";
+import { normaliseHost } from "./proxy/allowlist.js";
 
 export interface PassthroughPort {
   port: number;
@@ -50,7 +51,7 @@ export interface DnsQueryRecord {
   rcode: DnsRcode;
   addresses: string[];
   /** Why the job got nothing: policy, forbidden address (rebinding), upstream failure, block mode. */
-  reason?: "denied" | "forbidden-address" | "resolve-failed" | "blocked" | "unsupported";
+  reason?: "denied" | "forbidden-address" | "resolve-failed" | "blocked" | "unsupported" | "invalid-name";
   /** Addresses the name resolved to but that were withheld. */
   withheld?: string[];
 }
@@ -70,6 +71,13 @@ export interface DnsServerOptions {
   denyHostAddresses?: boolean;
   /** Upper bound on answer TTLs, seconds. */
   maxTtl?: number;
+  /**
+   * Whether an address an allowed name resolved to may be opened for direct (passthrough) access
+   * on a port. Default: every address that is not forbidden. The egress service should pass its
+   * proxy's address guard here, so a private range needs the same explicit rule for passthrough
+   * as it does through the proxy.
+   */
+  admitPassthrough?(jobId: string, address: string, port: PassthroughPort): boolean;
 }
 
 const FLAG_RD = 1 << 8;
@@ -84,6 +92,8 @@ const RCODES: Record<DnsRcode, number> = {
   REFUSED: 5,
 };
 const MAX_INFLIGHT_PER_JOB = 64;
+/** A stub resolver needs one or two; more is a job holding the controller's descriptors. */
+const MAX_TCP_PER_JOB = 16;
 const TCP_IDLE_MS = 10_000;
 const DEFAULT_LOOKUP_TTL = 30;
 
@@ -197,7 +207,7 @@ export class DnsServer {
   }
 
   private serveTcp(entry: JobSockets, sock: net.Socket): void {
-    if (sock.remoteAddress !== entry.job.jobAddr) {
+    if (sock.remoteAddress !== entry.job.jobAddr || entry.conns.size >= MAX_TCP_PER_JOB) {
       sock.destroy();
       return;
     }
@@ -251,15 +261,22 @@ export class DnsServer {
     if (query.type !== "query" || opcode !== "QUERY" || questions.length !== 1 || !q) {
       return this.encode(query.id ?? 0, rd, questions, [], "NOTIMP", transport);
     }
-    const name = q.name.toLowerCase().replace(/\.$/, "");
-    const { records, rcode, record } = await this.decideAndResolve(job, name, q.type, q.class);
+    // The name is decided and resolved in one form, the one the proxy uses: lower-case ASCII, IDN
+    // as punycode. A raw name could be decided as one host and resolved as another (getaddrinfo
+    // stops at a NUL: "evil.test\0.allowed.test" would look up evil.test), or send the upstream
+    // resolver a spelling nobody allowed. What is not a host name is never looked up.
+    const normal = normaliseHost(q.name);
+    const name = normal ?? q.name.toLowerCase().replace(/\.$/, "");
+    const { records, rcode, record } = await this.decideAndResolve(job, normal, q.type, q.class);
     this.opts.onQuery?.({ jobId: job.jobId, name, type: q.type, ...record, rcode });
+    // Answers carry the question's own spelling, so the stub matches them to what it asked.
+    for (const r of records) r.name = q.name;
     return this.encode(query.id ?? 0, rd, questions, records, rcode, transport);
   }
 
   private async decideAndResolve(
     job: DnsJob,
-    name: string,
+    name: string | undefined,
     type: string,
     klass: string | undefined,
   ): Promise<{
@@ -274,6 +291,7 @@ export class DnsServer {
     });
     if (job.mode === "block") return nothing("REFUSED", "blocked");
     if (klass !== undefined && klass !== "IN") return nothing("REFUSED", "unsupported");
+    if (name === undefined) return nothing("NXDOMAIN", "invalid-name");
     const decision = await this.decideFor(job, name);
     if (!decision.allowed) return nothing("NXDOMAIN", "denied");
     if (type !== "A") {
@@ -305,7 +323,10 @@ export class DnsServer {
       for (const p of decision.passthrough ?? []) {
         const proto = p.proto ?? "tcp";
         if (proto === "tcp" && (p.port === 80 || p.port === 443)) continue;
-        for (const r of safe) await job.allowPassthrough(r.address, p.port, proto);
+        for (const r of safe) {
+          if (this.opts.admitPassthrough?.(job.jobId, r.address, { port: p.port, proto }) === false) continue;
+          await job.allowPassthrough(r.address, p.port, proto);
+        }
       }
     }
     const ttl = (t: number) => Math.max(0, Math.min(this.maxTtl, Math.floor(t)));

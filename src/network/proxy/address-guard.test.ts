@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createAddressGuard } from "./address-guard.js";
+import { createAddressGuard, defaultGuardRules, interfaceAddresses } from "./address-guard.js";
 import { addressRule, compilePolicy } from "./allowlist.js";
 import { cidrContains, formatIp, parseCidr, parseIp } from "./ip.js";
 
@@ -90,5 +90,44 @@ describe("default address guard", () => {
 
   it("returns the canonical address to connect to", () => {
     expect(guard.check("::ffff:93.184.215.14")).toMatchObject({ ok: true, address: "93.184.215.14" });
+  });
+});
+
+describe("the host's own addresses", () => {
+  const hostAddresses = () => ["10.9.8.7", "203.0.113.9", "2001:db8::9", "127.0.0.1", "fe80::1"];
+  const guard = createAddressGuard({ hostAddresses });
+  const openAll = () => true;
+
+  it.each(["10.9.8.7", "::ffff:10.9.8.7", "203.0.113.9", "[2001:db8::9]", "2001:DB8:0::9"])(
+    "refuses %s as the host, even when a rule lists its range",
+    (address) => {
+      expect(guard.check(address, openAll)).toMatchObject({ ok: false, category: "host" });
+    },
+  );
+
+  it("names hard ranges first and leaves loopback to the loopback rule", () => {
+    expect(guard.check("fe80::1")).toMatchObject({ ok: false, category: "link-local" });
+    expect(guard.check("127.0.0.1")).toMatchObject({ ok: false, category: "loopback" });
+    const noLoopback = createAddressGuard({
+      rules: defaultGuardRules.filter((r) => r.category !== "loopback"),
+      hostAddresses,
+    });
+    expect(noLoopback.check("127.0.0.1")).toMatchObject({ ok: true });
+  });
+
+  it("reads the interfaces at every check, so an address added later is refused", () => {
+    const live: string[] = [];
+    const g = createAddressGuard({ hostAddresses: () => live });
+    expect(g.check("198.51.100.77")).toMatchObject({ ok: true });
+    live.push("198.51.100.77");
+    expect(g.check("198.51.100.77")).toMatchObject({ ok: false, category: "host" });
+  });
+
+  it("by default, every non-loopback address of this machine is refused", () => {
+    const g = createAddressGuard();
+    for (const a of interfaceAddresses()) {
+      const v = g.check(a, openAll);
+      expect(v.ok, a).toBe(false);
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { networkInterfaces } from "node:os";
 import { type Cidr, cidrContains, formatIp, type IpAddress, parseCidr, parseIp } from "./ip.js";
 
 export type AddressCategory =
@@ -7,6 +8,7 @@ export type AddressCategory =
   | "multicast"
   | "broadcast"
   | "job-pool"
+  | "host"
   | "denied"
   | "private"
   | "reserved"
@@ -62,8 +64,15 @@ export interface AddressGuardOptions {
   rules?: readonly GuardRule[];
   /** Airlock's job address pool(s), e.g. `10.200.0.0/16`: one job never reaches another. Hard. */
   jobPool?: readonly string[];
-  /** More hard-denied ranges, e.g. every address of the host itself. */
+  /** More hard-denied ranges (the host's LAN, say). */
   extraDeny?: readonly string[];
+  /**
+   * The host's own addresses, hard-denied: the proxy runs on the host, so a connection it opens
+   * to one of them reaches services bound to 0.0.0.0 that the job's input chain keeps it from.
+   * Read at every check (interfaces come and go with jobs and test hosts); injectable for tests.
+   * Loopback is left to the loopback rule, which tests lift to reach their upstreams.
+   */
+  hostAddresses?: () => Iterable<string>;
 }
 
 export type GuardVerdict =
@@ -90,6 +99,20 @@ function compile(cidr: string, category: AddressCategory, hard: boolean): Compil
   return { cidr: c, category, hard };
 }
 
+/**
+ * Every address configured on this host's interfaces, `lo` included: an address added to `lo`
+ * (a service or anycast address) is as local as any other.
+ */
+export function interfaceAddresses(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) out.push(a.address);
+  return out;
+}
+
+function isLoopback(ip: IpAddress): boolean {
+  return ip.family === 4 ? ip.bytes[0] === 127 : ip.bytes.every((b, i) => b === (i === 15 ? 1 : 0));
+}
+
 export function createAddressGuard(options: AddressGuardOptions = {}): AddressGuard {
   // Hard rules first, so an address in both a private range and the job pool is named as the pool.
   const rules: Compiled[] = [
@@ -97,16 +120,27 @@ export function createAddressGuard(options: AddressGuardOptions = {}): AddressGu
     ...(options.extraDeny ?? []).map((c) => compile(c, "denied", true)),
     ...(options.rules ?? defaultGuardRules).map((r) => compile(r.cidr, r.category, r.hard)),
   ].sort((a, b) => Number(b.hard) - Number(a.hard));
+  const hostAddresses = options.hostAddresses ?? interfaceAddresses;
+  const isHost = (ip: IpAddress, canonical: string): boolean => {
+    if (isLoopback(ip)) return false;
+    for (const a of hostAddresses()) {
+      const h = parseIp(a);
+      if (h && formatIp(h) === canonical) return true;
+    }
+    return false;
+  };
   return {
     check(address, explicitlyAllowed) {
       const ip = parseIp(address);
       if (!ip) return { ok: false, category: "invalid", address };
       const canonical = formatIp(ip);
-      for (const r of rules) {
-        if (!cidrContains(r.cidr, ip)) continue;
-        if (r.hard || !explicitlyAllowed?.(ip))
-          return { ok: false, category: r.category, address: canonical };
-      }
+      const matching = rules.filter((r) => cidrContains(r.cidr, ip));
+      const hard = matching.find((r) => r.hard);
+      if (hard) return { ok: false, category: hard.category, address: canonical };
+      // Before the soft rules: a rule opening the host's LAN range must not open the host itself.
+      if (isHost(ip, canonical)) return { ok: false, category: "host", address: canonical };
+      const soft = matching.find((r) => !r.hard);
+      if (soft && !explicitlyAllowed?.(ip)) return { ok: false, category: soft.category, address: canonical };
       return { ok: true, ip, address: canonical };
     },
   };

@@ -136,3 +136,48 @@ describe("decide", () => {
     });
   });
 });
+
+describe("decide: spellings that try to slip past the rules", () => {
+  const policy = compilePolicy({ allow: ["registry.test", "*.example.com", "10.1.0.0/16:5432"] });
+
+  it.each([
+    // Numeric forms getaddrinfo would read as 127.0.0.1 / 0.0.0.0 are names no rule lists.
+    "2130706433",
+    "0177.0.0.1",
+    "0x7f.1",
+    "127.1",
+    "0",
+    // Address rules open addresses written as addresses, not names that resolve into them.
+    "012.1.2.3",
+    "10.1",
+  ])("%s is a name no rule lists", (host) => {
+    expect(decide(policy, { host, port: 5432 })).toMatchObject({ allowed: false, rule: "default-deny" });
+  });
+
+  it.each([
+    "registry.test\0.evil.test",
+    "evil.test\0.example.com",
+    "registry.test\r\nHost: evil.test",
+    "regi%73try.test",
+    "registry.test/",
+    "registry.test@evil.test",
+    "registry.test..",
+    `${"a".repeat(64)}.example.com`,
+    `${"a.".repeat(127)}example.com`,
+  ])("%j is not a host name", (host) => {
+    expect(decide(policy, { host, port: 443 })).toMatchObject({ allowed: false, rule: "invalid-host" });
+  });
+
+  it.each([
+    ["REGISTRY.TEST.", true],
+    ["ｒｅｇｉｓｔｒｙ．test", true], // full-width forms fold to the same name, which is what is resolved
+    ["example.com", false],
+    ["evil-example.com", false],
+    ["example.com.evil.test", false],
+    ["a.example.com.", true],
+  ])("%s → allowed %s", (host, allowed) => {
+    const d = decide(policy, { host, port: 443 });
+    expect(d.allowed).toBe(allowed);
+    if (allowed) expect(d.host).toMatch(/^[a-z0-9.-]+$/);
+  });
+});

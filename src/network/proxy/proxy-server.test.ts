@@ -26,6 +26,7 @@ import {
   rulesWithoutLoopback,
   selfSignedCert,
 } from "./test-support.js";
+import { systemResolver } from "./upstream.js";
 
 const names = {
   "registry.test": ["127.0.0.1"],
@@ -639,5 +640,104 @@ describe("limits", () => {
     expect((await closed).closed).toBe(true);
     const [flow] = await h.sink.waitFor(1);
     expect(flow).toMatchObject({ decision: "allowed", bytesUp: 1, bytesDown: 1 });
+  });
+});
+
+describe("attacks on the proxy", () => {
+  /** Raw bytes to a listener; everything it answers until it closes. */
+  async function rawVia(port: number, data: string, timeoutMs = 3000): Promise<string> {
+    const s = netConnect(port, "127.0.0.1");
+    const got = readUntilClose(s, timeoutMs);
+    s.write(data);
+    const { data: out } = await got;
+    s.destroy();
+    return out.toString("latin1");
+  }
+
+  it("pipelined requests on one connection cannot open more upstreams than the job's limit", async () => {
+    let open = 0;
+    let most = 0;
+    const slow = createNetServer((s) => {
+      open++;
+      most = Math.max(most, open);
+      s.on("error", () => {});
+      s.once("close", () => open--);
+      s.once("data", () =>
+        setTimeout(() => s.end("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"), 300),
+      );
+    });
+    const port = await listen(slow);
+    try {
+      const h = await start({ allow: [`registry.test:${port}`] }, { limits: { maxConnectionsPerJob: 4 } });
+      const one = `GET http://registry.test:${port}/ HTTP/1.1\r\nHost: registry.test\r\n\r\n`;
+      const text = await rawVia(h.forward, one.repeat(60), 1500);
+      expect(most).toBeLessThanOrEqual(4);
+      expect(text).toContain("HTTP/1.1 200 OK");
+      expect(text).toContain("rule: limit:connections");
+      expect(h.sink.flows.some((f) => f.rule === "limit:connections" && f.decision === "denied")).toBe(true);
+    } finally {
+      await closeServer(slow);
+    }
+  });
+
+  it("transparent HTTP: two Host headers, HTTP/1.0 without Host, CL+TE and upgrades are refused unsent", async () => {
+    const h = await start({ allow: [`registry.test:${httpPort}`] });
+    const seen = h.sink.flows.length;
+    const cases: [string, RegExp][] = [
+      ["GET / HTTP/1.1\r\nHost: registry.test\r\nHost: other.test\r\n\r\n", /^HTTP\/1\.1 400/],
+      ["GET / HTTP/1.1\r\nHost: other.test\r\nhost: registry.test\r\n\r\n", /^HTTP\/1\.1 400/],
+      ["GET / HTTP/1.0\r\n\r\n", /^HTTP\/1\.1 400/],
+      [
+        "POST / HTTP/1.1\r\nHost: registry.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: other.test\r\n\r\n",
+        /^HTTP\/1\.1 400/,
+      ],
+      [
+        "GET / HTTP/1.1\r\nHost: registry.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        /^HTTP\/1\.1 501/,
+      ],
+      ["GET http://other.test/ HTTP/1.1\r\nHost: registry.test\r\n\r\n", /^HTTP\/1\.1 400/],
+    ];
+    for (const [req, status] of cases) expect(await rawVia(h.http, req), req).toMatch(status);
+    // Nothing was forwarded, so no flow was opened for any of them.
+    expect(h.sink.flows.slice(seen).filter((f) => f.decision === "allowed")).toEqual([]);
+  });
+
+  it("audit mode: every spelling of loopback or 0.0.0.0 resolves into the guard, and is refused", async () => {
+    // The system resolver reads numeric names itself (inet_aton) and localhost from /etc/hosts:
+    // no DNS query leaves the machine.
+    const h = await start({ mode: "audit" }, { guard: createAddressGuard(), resolver: systemResolver });
+    for (const target of [
+      "2130706433",
+      "0177.0.0.1",
+      "0x7f.1",
+      "127.1",
+      "0",
+      "localhost",
+      "[::ffff:7f00:1]",
+    ]) {
+      const t = await connectVia(h.forward, `${target}:${tcpPort}`);
+      expect(t.status, target).toBe(403);
+      expect(t.body, target).toMatch(/address:(loopback|unspecified)/);
+    }
+    for (const url of [
+      `http://0x7f.1:${tcpPort}/`,
+      `http://2130706433:${tcpPort}/`,
+      `http://0:${tcpPort}/`,
+    ]) {
+      expect((await httpVia(h.forward, url)).status, url).toBe(403);
+    }
+    expect(h.sink.flows.every((f) => f.decision === "denied")).toBe(true);
+  });
+
+  it("transparent TLS: a ClientHello in tiny pieces with an IP or a denied SNI is cut", async () => {
+    const h = await start({ allow: [`echo.test:${tcpPort}`] });
+    for (const sni of ["127.0.0.1", "other.test"]) {
+      const hello = await captureClientHello(sni);
+      const s = netConnect(h.tls, "127.0.0.1");
+      s.setNoDelay(true);
+      const got = readUntilClose(s, 3000);
+      for (let i = 0; i < hello.length; i += 3) s.write(hello.subarray(i, i + 3));
+      expect(await got, sni).toEqual({ data: Buffer.alloc(0), closed: true });
+    }
   });
 });

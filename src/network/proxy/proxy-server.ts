@@ -34,7 +34,11 @@ export interface ProxyLimits {
   connectTimeoutMs: number;
   /** A tunnel or keep-alive connection with no traffic either way for this long is closed. */
   idleTimeoutMs: number;
-  /** Open client connections per job, across all listeners of this proxy. */
+  /**
+   * Open client connections per job, across all listeners of this proxy; the same bound holds for
+   * the job's open upstream connections (pipelined requests on one client connection each open
+   * their own upstream, so counting clients alone does not bound them).
+   */
   maxConnectionsPerJob: number;
 }
 
@@ -240,6 +244,8 @@ export class EgressProxy {
   private readonly sockets = new Set<Socket>();
   private readonly jobOf = new WeakMap<Socket, JobEgress>();
   private readonly perJob = new Map<string, number>();
+  /** Upstream connections per job, open or being opened. */
+  private readonly upstreamsPerJob = new Map<string, number>();
   private closing = false;
 
   constructor(private readonly options: EgressProxyOptions) {
@@ -356,8 +362,25 @@ export class EgressProxy {
     port: number,
     down?: DownRelay,
   ): Promise<Socket | undefined> {
-    const socket = t.opened(await openUpstream(job.policy, d, port, this.upstreamOptions(down)));
+    const n = this.upstreamsPerJob.get(job.jobId) ?? 0;
+    if (n >= this.limits.maxConnectionsPerJob) {
+      t.opened({ kind: "refused", rule: "limit:connections", address: null });
+      return undefined;
+    }
+    // The slot is taken before resolving, so requests still resolving count too.
+    this.upstreamsPerJob.set(job.jobId, n + 1);
+    const release = () => {
+      const left = (this.upstreamsPerJob.get(job.jobId) ?? 1) - 1;
+      if (left <= 0) this.upstreamsPerJob.delete(job.jobId);
+      else this.upstreamsPerJob.set(job.jobId, left);
+    };
+    const result = await openUpstream(job.policy, d, port, this.upstreamOptions(down)).catch(
+      (e: unknown): UpstreamResult => ({ kind: "failed", error: String(e), address: null }),
+    );
+    const socket = t.opened(result);
+    if (!socket) release();
     if (socket) {
+      socket.once("close", release);
       // Until its user attaches real handlers (synchronously after this returns), an error
       // on the upstream must not be fatal; the close that follows is what gets recorded.
       socket.on("error", () => {});
@@ -460,7 +483,10 @@ export class EgressProxy {
       // names the destination; upstream sees the host that was decided (userinfo dropped).
       authority = url.host;
     } else {
-      const a = splitAuthority(req.headers.host ?? "");
+      // RFC 9112 §3.2: more than one Host is a 400. Node keeps the first; a server behind a
+      // cache or another proxy might take the last, so the request is refused, not guessed at.
+      const hosts = req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === "host");
+      const a = hosts.length === 1 ? splitAuthority(req.headers.host ?? "") : undefined;
       if (!a) {
         reply(400, "airlock egress: missing or malformed Host header\n");
         return;

@@ -2,6 +2,7 @@ import { lookup } from "node:dns/promises";
 import { connect, type OnReadOpts, type Socket } from "node:net";
 import type { AddressGuard } from "./address-guard.js";
 import { addressRule, type Decision, type EgressPolicy } from "./allowlist.js";
+import { formatIp, parseIp } from "./ip.js";
 
 /** Every address a name has. Injected in tests so `registry.test` can mean 127.0.0.1. */
 export type Resolver = (host: string) => Promise<string[]>;
@@ -59,6 +60,20 @@ function connectOnce(
   });
 }
 
+/**
+ * A connection the kernel routed back to this host: it took the destination as its own source.
+ * The guard's interface list misses an address the host owns on a link without carrier, or one
+ * added a moment ago; this catches those after the fact. Loopback is the guard's (and the tests')
+ * business.
+ */
+function reachedThisHost(socket: Socket): boolean {
+  const local = parseIp(socket.localAddress ?? "");
+  const remote = parseIp(socket.remoteAddress ?? "");
+  if (!local || !remote) return false;
+  const loopback = remote.family === 4 ? remote.bytes[0] === 127 : formatIp(remote) === "::1";
+  return !loopback && formatIp(local) === formatIp(remote);
+}
+
 function errorCode(e: unknown): string {
   const err = e as { code?: unknown; message?: unknown };
   return typeof err.code === "string" ? err.code : String(err.message ?? e);
@@ -103,10 +118,18 @@ export async function openUpstream(
   for (const address of permitted) {
     try {
       const socket = await connectOnce(address, port, opts.connectTimeoutMs, opts.onread);
+      if (reachedThisHost(socket)) {
+        socket.destroy();
+        firstRefusal ??= { rule: "address:host", address };
+        continue;
+      }
       return { kind: "connected", socket, address };
     } catch (e) {
       lastError = e;
     }
+  }
+  if (lastError === undefined && firstRefusal) {
+    return { kind: "refused", rule: firstRefusal.rule, address: firstRefusal.address };
   }
   return { kind: "failed", error: errorCode(lastError), address: permitted[permitted.length - 1] ?? null };
 }

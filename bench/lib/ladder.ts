@@ -14,7 +14,8 @@ import type { Writable } from "node:stream";
 import { buildBwrapArgs, sandboxEnv } from "../../src/sandbox/bwrap-args.js";
 import { stepCommand, stepFeeds } from "../../src/sandbox/exec.js";
 import { probeRootEntries, WRAPPER_PATH } from "../../src/sandbox/host.js";
-import { ETC_FDS, Launcher } from "../../src/sandbox/launcher.js";
+import { ETC_FDS, FD_SECCOMP, Launcher } from "../../src/sandbox/launcher.js";
+import { jobSeccompFilter } from "../../src/sandbox/seccomp/index.js";
 import { nsToMs } from "./bwrap.js";
 import { wallMs } from "./env.js";
 
@@ -42,6 +43,7 @@ export async function ladder(
       etcFds: ETC_FDS,
       env: sandboxEnv(hostname, {}),
       cwd: "/workspace",
+      seccompFd: FD_SECCOMP,
     });
   const args: Record<Rung, string[]> = {
     "airlock-flags": argsFor(rootWorkspace),
@@ -63,7 +65,8 @@ export async function ladder(
     "airlock-flags": bwrap,
     setpriv: [...setpriv, ...bwrap],
   };
-  const feeds = (rung: Rung) => stepFeeds(args[rung], hostname);
+  // As a real step: the seccomp filter rides along on its fd.
+  const feeds = (rung: Rung) => stepFeeds(args[rung], hostname, undefined, jobSeccompFilter());
   const env = { PATH: WRAPPER_PATH };
   const readyLauncher = async () => {
     const l = new Launcher(env).join(procsFiles);
@@ -107,7 +110,7 @@ export async function ladder(
     const child = spawn(cmd, rest, {
       cwd: "/",
       detached: true,
-      stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe"],
+      stdio: Array.from({ length: FD_SECCOMP + 1 }, (_, fd) => (fd === 0 ? "ignore" : "pipe")),
     });
     for (const [fd, data] of feeds(rung)) {
       const s = child.stdio[fd] as Writable;

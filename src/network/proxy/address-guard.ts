@@ -1,4 +1,5 @@
 import { networkInterfaces } from "node:os";
+import { performance } from "node:perf_hooks";
 import { type Cidr, cidrContains, formatIp, type IpAddress, parseCidr, parseIp } from "./ip.js";
 
 export type AddressCategory =
@@ -69,7 +70,10 @@ export interface AddressGuardOptions {
   /**
    * The host's own addresses, hard-denied: the proxy runs on the host, so a connection it opens
    * to one of them reaches services bound to 0.0.0.0 that the job's input chain keeps it from.
-   * Read at every check (interfaces come and go with jobs and test hosts); injectable for tests.
+   * Re-read at most once a second (interfaces come and go with test hosts and the operator's
+   * changes; a job's own host end is in the job pool, denied anyway), since reading them costs
+   * 60 µs and up per call, on every new connection; injectable for tests. A connection the kernel
+   * routes back to the host despite a stale list is still cut (upstream.ts, reachedThisHost).
    * Loopback is left to the loopback rule, which tests lift to reach their upstreams.
    */
   hostAddresses?: () => Iterable<string>;
@@ -109,6 +113,20 @@ export function interfaceAddresses(): string[] {
   return out;
 }
 
+/** interfaceAddresses, re-read when the last reading is older than `maxAgeMs`. */
+function cachedInterfaceAddresses(maxAgeMs = 1_000): () => string[] {
+  let at = Number.NEGATIVE_INFINITY;
+  let addresses: string[] = [];
+  return () => {
+    const now = performance.now();
+    if (now - at > maxAgeMs) {
+      addresses = interfaceAddresses();
+      at = now;
+    }
+    return addresses;
+  };
+}
+
 function isLoopback(ip: IpAddress): boolean {
   return ip.family === 4 ? ip.bytes[0] === 127 : ip.bytes.every((b, i) => b === (i === 15 ? 1 : 0));
 }
@@ -120,7 +138,7 @@ export function createAddressGuard(options: AddressGuardOptions = {}): AddressGu
     ...(options.extraDeny ?? []).map((c) => compile(c, "denied", true)),
     ...(options.rules ?? defaultGuardRules).map((r) => compile(r.cidr, r.category, r.hard)),
   ].sort((a, b) => Number(b.hard) - Number(a.hard));
-  const hostAddresses = options.hostAddresses ?? interfaceAddresses;
+  const hostAddresses = options.hostAddresses ?? cachedInterfaceAddresses();
   const isHost = (ip: IpAddress, canonical: string): boolean => {
     if (isLoopback(ip)) return false;
     for (const a of hostAddresses()) {

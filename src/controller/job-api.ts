@@ -24,6 +24,8 @@ export interface JobApiDeps {
   issuer: Omit<IdentityIssuerDeps, "db" | "clock">;
   /** Called with every credential handed to a job, so its log masker hides it. */
   onCredential(jobId: string, value: string): void;
+  /** The job's masker: an audience it asks for is stored (id_tokens, audit) and must hold no secret. */
+  mask(text: string): string;
   broker: BrokerDeps;
 }
 
@@ -68,6 +70,22 @@ async function handle(
   if (from !== job.jobAddr) return reply(res, 403, { message: "not this job's address" });
   const url = new URL(req.url ?? "/", "http://job-api");
   if (req.method === "GET" && url.pathname === idTokenRequestPath) {
+    const audience = url.searchParams.get("audience") ?? undefined;
+    if (audience !== undefined && deps.mask(audience) !== audience) {
+      // The audience is signed into the token and stored with its record and audit event; one
+      // that carries a secret (`&audience=$SECRET`) would put the value in the database in clear.
+      await recordAudit(
+        deps.db,
+        {
+          type: "identity.token_request_denied",
+          actor: job.jobId,
+          jobId: job.jobId,
+          data: { reason: "audience_holds_secret", ip: from },
+        },
+        deps.clock,
+      );
+      return reply(res, 400, { message: "the requested audience contains a secret of this job" });
+    }
     try {
       const minted = await issueIdTokenForJob(
         {
@@ -94,7 +112,7 @@ async function handle(
         },
         {
           requestToken: parseBearer(req.headers.authorization),
-          audience: url.searchParams.get("audience") ?? undefined,
+          audience,
         },
         { ip: from, expectedJob: job.jobId },
       );
@@ -124,7 +142,7 @@ async function handle(
           secrets: body.secrets as string[],
           ...(typeof body.audience === "string" ? { audience: body.audience } : {}),
         },
-        { expectJobId: job.jobId, audit: { ip: from } },
+        { expectJobId: job.jobId, audit: { ip: from }, mask: deps.mask },
       );
       for (const value of Object.values(grant.secrets)) deps.onCredential(job.jobId, value);
       return reply(res, 200, { leaseId: grant.leaseId, expiresAt: grant.expiresAt, secrets: grant.secrets });

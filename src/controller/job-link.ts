@@ -25,6 +25,11 @@ export interface JobLinkRequest {
   idToken: boolean;
   /** Every credential handed to the job goes here first, so the log masker hides it. */
   onCredential(value: string): void;
+  /**
+   * The job's masker for text stored outside its log (host names it connects to or looks up,
+   * an audience it asks a token for): a job can put a secret anywhere it chooses a string.
+   */
+  mask(text: string): string;
 }
 
 /**
@@ -51,6 +56,7 @@ export async function provisionJobLink(deps: ControllerDeps, req: JobLinkRequest
     // Only Airlock's own ports when the job may reach nothing else.
     mode: reaches ? e.mode : "block",
     allow: reaches ? e.allow : [],
+    mask: req.mask,
   });
   let api: JobApiListener | undefined;
   const env = { ...egress.env };
@@ -70,6 +76,7 @@ export async function provisionJobLink(deps: ControllerDeps, req: JobLinkRequest
             claimsFor: (jobId) => tokenClaimsFor(deps.db, jobId),
           },
           onCredential: (_jobId, value) => req.onCredential(value),
+          mask: req.mask,
           broker: brokerDeps(deps),
         },
         { jobId: req.jobId, jobAddr: egress.jobAddr, host: egress.hostAddr, port },

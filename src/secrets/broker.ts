@@ -26,6 +26,13 @@ export interface JobLiveness {
   live: boolean;
   /** The job's hard end (start + timeout); leases never outlive it. Null or absent: no cap. */
   endsAt?: Date | null;
+  /**
+   * The secret names the job declares (its workflow's `secrets:` key). When given, the broker
+   * refuses any other name (`not_declared`) before it looks anything up: a job's code may exchange
+   * its token itself, but it must not reach past what its workflow asked for and an admin could
+   * review. Absent: the embedder has no declarations and the request is taken as it comes.
+   */
+  declared?: readonly string[];
 }
 
 export interface BrokerDeps {
@@ -78,6 +85,7 @@ export type DenialReason =
   | "claims_invalid"
   | "job_ended"
   | "request_invalid"
+  | "not_declared"
   | "not_found"
   | "policy"
   | "store_failed";
@@ -103,6 +111,13 @@ export interface ExchangeContext {
   expectJobId?: string;
   /** Caller facts for the audit record (e.g. remote address); never secret material. */
   audit?: Record<string, unknown>;
+  /**
+   * The calling job's masker. A job's code chooses what it sends: a name shaped like one of its
+   * secret values, or a forged token whose `kid` header is one. What the request carries is
+   * recorded (the audit's `requested`, the token's kid), so with a masker it is masked first,
+   * and a token whose header holds a secret is refused before anything else looks at it.
+   */
+  mask?: (text: string) => string;
 }
 
 const defaultMaxSecrets = 100;
@@ -116,6 +131,7 @@ export async function exchange(
   const clock = deps.clock ?? systemClock;
   const via = context.via ?? "exchange";
   const base = { via, ...(context.audit ?? {}) };
+  const mask = context.mask ?? ((text: string) => text);
   const deny = async (
     reason: DenialReason,
     error: AirlockError,
@@ -131,7 +147,7 @@ export async function exchange(
         data: {
           ...base,
           reason,
-          requested: requestedForAudit(request.secrets),
+          requested: requestedForAudit(request.secrets).map(mask),
           ...(extra.payload ? { claims: decidingClaims(extra.payload) } : {}),
           ...(extra.data ?? {}),
         },
@@ -146,13 +162,25 @@ export async function exchange(
   if (request.audience !== undefined && !accepted.includes(request.audience)) {
     return deny("audience_not_accepted", unauthenticated("the secret broker does not accept that audience"));
   }
+  // A forged header is recorded (kid) by every verifier that rejects it; one holding a secret is
+  // refused here, unrecorded, before a verifier sees it.
+  const kid = unverifiedKid(request.token);
+  if (kid !== undefined && mask(kid) !== kid) {
+    return deny("token_malformed", unauthenticated("the ID token was rejected (malformed)"), {
+      data: { detail: "the token header holds a secret of the caller", kid: "***" },
+    });
+  }
   const verification = await deps.verify(request.token, request.audience ?? accepted);
   if (!verification.ok) {
     return deny(
       `token_${verification.reason}`,
       unauthenticated(`the ID token was rejected (${verification.reason})`),
       {
-        data: { detail: verification.detail, kid: verification.kid ?? null, jti: verification.jti ?? null },
+        data: {
+          detail: verification.detail,
+          kid: verification.kid === undefined ? null : mask(verification.kid),
+          jti: verification.jti ?? null,
+        },
       },
     );
   }
@@ -196,7 +224,27 @@ export async function exchange(
     });
   }
 
-  // 4. Resolve each name to its most specific visible scope and let Cedar decide.
+  // 4. Only what the job declared: checked before any lookup, so an undeclared name is never read.
+  if (liveness.declared !== undefined) {
+    const declared = new Set(liveness.declared.map((n) => n.toUpperCase()));
+    const undeclared = names.filter((n) => !declared.has(n));
+    if (undeclared.length > 0) {
+      return deny(
+        "not_declared",
+        new AirlockError(
+          "POLICY_DENIED",
+          `secret request refused: ${undeclared.map(mask).join(", ")} ${undeclared.length === 1 ? "is" : "are"} not declared by the job`,
+          {
+            hint: "nothing was granted; list every secret a job may obtain in its workflow's secrets: key",
+            details: { refused: undeclared.map((name) => ({ name: mask(name), reason: "not_declared" })) },
+          },
+        ),
+        { jobId, payload, data: { undeclared: undeclared.map(mask) } },
+      );
+    }
+  }
+
+  // 5. Resolve each name to its most specific visible scope and let Cedar decide.
   const scopes = lookupScopes({ repository: payload.repository, environment: payload.environment });
   const found = await findSealedSecrets(deps.db, scopes, names);
   const chosen = new Map<string, SealedSecret>();
@@ -238,7 +286,7 @@ export async function exchange(
     );
   }
 
-  // 5. Open the values, then record the lease and the grant together.
+  // 6. Open the values, then record the lease and the grant together.
   const secrets: Record<string, string> = {};
   const grantedScopes: Record<string, SecretScope> = {};
   try {
@@ -281,6 +329,20 @@ export async function exchange(
     return id;
   });
   return { leaseId, jobId, runId: payload.run_id, secrets, scopes: grantedScopes, issuedAt, expiresAt };
+}
+
+/** The `kid` a compact JWS claims in its header, unverified; undefined when there is none. */
+function unverifiedKid(token: string): string | undefined {
+  if (typeof token !== "string") return undefined;
+  const dot = token.indexOf(".");
+  if (dot <= 0) return undefined;
+  try {
+    const header = JSON.parse(Buffer.from(token.slice(0, dot), "base64url").toString("utf8")) as unknown;
+    const kid = (header as { kid?: unknown } | null)?.kid;
+    return typeof kid === "string" ? kid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function unauthenticated(message: string): AirlockError {

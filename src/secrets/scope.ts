@@ -41,7 +41,8 @@ export function normalizeSecretName(raw: string): string {
   if (reserved) {
     throw new AirlockError(
       "REQUEST_INVALID",
-      `secret name ${name} starts with the reserved prefix ${reserved}`,
+      // Not echoed either: a value pasted as the name would otherwise come back in the error.
+      `a secret name must not start with the reserved prefix ${reserved}`,
       {
         hint: "Airlock sets GITHUB_* and AIRLOCK_* variables itself; choose another name",
       },

@@ -18,6 +18,11 @@ export type RouteAccess = Permission | "public";
 declare module "fastify" {
   interface FastifyContextConfig {
     access?: RouteAccess;
+    /**
+     * The body carries secret material (a secret's value): validation errors name where the
+     * body is wrong, never what it holds, not even an unknown key (a value pasted as a key).
+     */
+    sensitiveBody?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | null;

@@ -39,10 +39,16 @@ export function toProblem(err: unknown, req: FastifyRequest): { problem: Problem
   if (isAirlockError(err)) return { problem: fromAirlockError(err, base), internal: false };
   if (hasZodFastifySchemaValidationErrors(err)) {
     const where = (err as FastifyError).validationContext ?? "request";
+    // Zod quotes the unknown keys it finds; on a body holding a secret a key may be the value
+    // itself (`{"NPM_TOKEN": "…"}` sent the wrong way round), so there they are not named.
+    const sensitive = where === "body" && req.routeOptions.config?.sensitiveBody === true;
     const errors = err.validation.map((v) => ({
       location: where,
       path: v.instancePath || "/",
-      message: v.message,
+      message:
+        sensitive && /unrecognized key/i.test(v.message)
+          ? "unrecognized key (not named: it may hold a secret)"
+          : v.message,
     }));
     const first = errors[0];
     const detail = `the ${where} is invalid: ${first ? `${first.path}: ${first.message}` : "it does not match the schema"}`;

@@ -55,6 +55,8 @@ const workflow = `on: push
 jobs:
   victim:
     runs-on: airlock
+    # A job's own exchange is held to what it declares.
+    secrets: [REPLAY_SECRET]
     permissions:
       id-token: write
     steps:
@@ -66,6 +68,7 @@ ${indent(idTokenFn, 10)}
           wait_for /workspace/release
   thief:
     runs-on: airlock
+    secrets: [REPLAY_SECRET]
     permissions:
       id-token: write
     steps:
@@ -189,7 +192,8 @@ describe("a job's credentials in another job's hands", () => {
     expect(finished.status, finished.stdout + finished.stderr).toBe(0);
     const victim = jobByKey(run, "victim");
     expect(await airlock.logs(victim.id)).toContain("victim exchange: 200");
-    const granted = events("secret.granted", victim.id);
+    // Declared, so also granted once at provisioning; this is about the job's own exchange.
+    const granted = events("secret.granted", victim.id).filter((r) => r.data.via === "exchange");
     expect(granted).toHaveLength(1);
     expect(granted[0]?.data).toMatchObject({
       via: "exchange",
@@ -225,7 +229,7 @@ describe("a job's credentials in another job's hands", () => {
       requested: ["REPLAY_SECRET"],
       claims: expect.objectContaining({ run_id: run.id }),
     });
-    expect(events("secret.granted", thief.id)).toHaveLength(1);
+    expect(events("secret.granted", thief.id).filter((r) => r.data.via === "exchange")).toHaveLength(1);
   });
 
   it("are refused after their job ended: both were revoked at teardown", async () => {

@@ -17,8 +17,8 @@ import { Airlock, type CliResult, GitRepo, jobByKey, runIdOf } from "./cli-harne
  * - a job is entitled to exactly its own repository's, its organisation's and its environment's
  *   secrets: another repository's secret is "not found" to it, a user policy can narrow further.
  * - every refusal of the broker, asked from inside a job over the job API (wrong audience, a
- *   garbage token, an audience the broker does not serve, a secret out of scope, an invalid name,
- *   a policy forbid, a partly refused request), is a 4xx to the job and a `secret.denied` audit
+ *   garbage token, an audience the broker does not serve, a secret the job did not declare, out of
+ *   scope or forbidden by policy, an invalid name, a partly refused request), is a 4xx to the job and a `secret.denied` audit
  *   record with its reason — and the record never holds what the job sent in place of a name.
  *
  * (Another job's token and request token: identity-replay.test.ts.)
@@ -124,6 +124,8 @@ jobs:
       - run: echo "must never run"
   prober:
     runs-on: airlock
+    # The job's own exchange is held to what it declares, like provisioning.
+    secrets: [REPO_S]
     permissions:
       id-token: write
     steps:
@@ -294,11 +296,13 @@ describe("the broker, asked from inside a job", () => {
     ["cloud-audience", "401 UNAUTHENTICATED", "token_audience"],
     ["garbage-token", "401 UNAUTHENTICATED", "token_malformed"],
     ["other-audience", "401 UNAUTHENTICATED", "audience_not_accepted"],
-    ["env-secret-without-env", "404 NOT_FOUND", "not_found"],
-    ["other-repo-secret", "404 NOT_FOUND", "not_found"],
+    // Undeclared names are refused before any lookup: not_found and policy are never reached from
+    // inside (provisioning, above, shows those reasons for declared names).
+    ["env-secret-without-env", "403 POLICY_DENIED", "not_declared"],
+    ["other-repo-secret", "403 POLICY_DENIED", "not_declared"],
     ["invalid-name", "400 REQUEST_INVALID", "request_invalid"],
-    ["policy-forbidden", "403 POLICY_DENIED", "policy"],
-    ["all-or-nothing", "404 NOT_FOUND", "not_found"],
+    ["policy-forbidden", "403 POLICY_DENIED", "not_declared"],
+    ["all-or-nothing", "403 POLICY_DENIED", "not_declared"],
     ["entitled", "200 -", null],
   ];
 
@@ -329,14 +333,14 @@ describe("the broker, asked from inside a job", () => {
     for (const r of fromProber) expect(r.data.via).toBe("exchange");
     const byReason = (reason: string) => fromProber.filter((r) => r.data.reason === reason);
     expect(byReason("request_invalid")[0]?.data.requested).toEqual(["<invalid>"]);
-    expect(byReason("policy")[0]?.data.decisions).toEqual([
-      expect.objectContaining({ name: "DEPLOY_KEY", policies: ["deploy-key-release-only"] }),
+    // All or nothing: REPO_S is declared, but ENV_ONLY is not, so nothing is granted or even looked up.
+    expect(byReason("not_declared").map((r) => r.data.undeclared)).toEqual([
+      ["ENV_ONLY"],
+      ["OTHER_REPO_SECRET"],
+      ["DEPLOY_KEY"],
+      ["ENV_ONLY"],
     ]);
-    // All or nothing: REPO_S was allowed but not granted, because ENV_ONLY was refused.
-    expect(byReason("not_found")[2]?.data.decisions).toEqual([
-      expect.objectContaining({ name: "REPO_S", allowed: true }),
-      expect.objectContaining({ name: "ENV_ONLY", allowed: false, reason: "not_found" }),
-    ]);
+    for (const r of byReason("not_declared")) expect(r.data.decisions).toBeUndefined();
     const granted = fromProber.filter((r) => r.type === "secret.granted");
     expect(granted).toHaveLength(1);
     expect(granted[0]?.jobId).toBe(prober.id);

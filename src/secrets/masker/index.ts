@@ -1,6 +1,6 @@
 export type { AddMaskEvent } from "./add-mask.js";
 export type { CredentialKind, Detection } from "./credentials.js";
-export { createMasker, type MaskerOptions, maskText } from "./masker.js";
+export { createMasker, type MaskerOptions, maskFolded, maskText } from "./masker.js";
 export { MASK } from "./needle-stream.js";
 export {
   deriveNeedles,

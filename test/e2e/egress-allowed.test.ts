@@ -7,7 +7,8 @@ import { buildRegistryRoot, networkLeftovers, noNetworkLeft, TestHost } from "./
  * What an allowlisted job can do through Airlock's egress path, end to end through the CLI: a
  * "package registry" in a namespace this test made, pinned as `registry.test`, is reached with curl
  * through the proxy and transparently, cloned from with git, installed from with npm, and reached
- * directly on an allowlisted non-web port (passthrough). Every flow is in the flow log.
+ * directly on an allowlisted non-web port (passthrough). Airlock's own endpoints are called straight
+ * with the proxy variables set. Every flow is in the flow log.
  */
 let airlock: Airlock;
 let repo: GitRepo;
@@ -20,6 +21,8 @@ jobs:
     runs-on: airlock
     egress:
       allow: [registry.test, "registry.test:7000"]
+    permissions:
+      id-token: write
     steps:
       - name: through the proxy
         run: |
@@ -38,6 +41,11 @@ jobs:
           echo '{"name":"app","version":"1.0.0","private":true}' > package.json
           npm install --no-audit --no-fund --no-update-notifier left-pad-test@1.0.0
           node -e 'console.log("npm: [" + require("left-pad-test")("x", 4, "-") + "]")'
+      - name: Airlock's own endpoints, straight past the proxy (NO_PROXY names them)
+        run: |
+          curl -fsS --max-time 10 -H "Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN" \
+            "$ACTIONS_ID_TOKEN_REQUEST_URL&audience=e2e" -o /tmp/token.json
+          node -e 'console.log("oidc: " + require("/tmp/token.json").value.split(".").length + " parts")'
       - name: passthrough on an allowed non-web port
         run: |
           node -e '
@@ -83,6 +91,7 @@ describe("an allowlisted job reaches registry.test", () => {
     expect(logs).toContain("git: cloned-over-dumb-http");
     expect(logs).toContain("npm: [---x]");
     expect(logs).toContain("tcp: echo-7000");
+    expect(logs).toContain("oidc: 3 parts");
 
     // The registry saw every kind of request, always with the name as Host.
     const seen = registry.requests();

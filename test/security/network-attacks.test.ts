@@ -269,6 +269,13 @@ report("bindtodevice-loopback", { out: py("import socket\ns=socket.socket()\ns.s
 report("tcp-host-end", await raw(HE, HP, "x", { ms: 1500 }));
 report("tcp-gateway", await raw(GW, HP, "x", { ms: 1500 }));
 report("tcp-internal", await raw(INT, 9000, "x", { ms: 1500 }));
+// An allowed name on a non-web port whose DNS points into a private range the allowlist does not
+// open for that port: the resolver must not open passthrough to it.
+{
+  const { lookup } = await import("node:dns/promises");
+  const a = await lookup("rebind.test", { family: 4 }).then((x) => x.address, (e) => e.code);
+  report("passthrough-rebind", { address: a, ...(/^\d/.test(a) ? await raw(a, 7100, "x", { ms: 1500 }) : {}) });
+}
 const token = "airlock-udp-" + process.pid;
 const jobBroadcast = E.JOBADDR.replace(/\d+$/, (n) => String(Number(n) + 1));
 for (const [name, host, bc] of [["udp-host-end", HE], ["udp-gateway", GW], ["udp-broadcast", "255.255.255.255", true], ["udp-subnet-broadcast", jobBroadcast, true], ["udp-multicast-all-hosts", "224.0.0.1"], ["udp-multicast", "239.255.10.10"], ["udp-loopback-host", "127.0.0.1"]]) {
@@ -293,7 +300,7 @@ beforeAll(async () => {
   });
   internal = await TestHost.create("natkint", 62, {
     http: [{ port: 80, root: docroot }],
-    tcp: [443, 9000, HOST_PORT],
+    tcp: [443, 7100, 9000, HOST_PORT],
     dns: { port: 5353, answer: "10.254.62.2" },
   });
   // Services of the host itself: on loopback and on an address in the range the CIDR rule opens.
@@ -320,13 +327,21 @@ beforeAll(async () => {
     names: NAMES,
     airlockPorts: [],
     hosts: { "registry.test": [registry.address], "internal.test": [internal.address] },
+    // Not pinned: a name whose DNS the job's attacker controls, pointing at the internal host.
+    resolver: async (name) => (name === "rebind.test" ? [internal.address] : []),
   });
   provisioned = await egress.provision({
     jobId: "job_netattack",
     runId: "run_netattack",
     runnerId: "rnr_netattack",
     mode: "enforce",
-    allow: ["registry.test", "registry.test:7000", `10.254.0.0/16:${HOST_PORT}`, "10.254.0.0/16:9000"],
+    allow: [
+      "registry.test",
+      "registry.test:7000",
+      "rebind.test:7100",
+      `10.254.0.0/16:${HOST_PORT}`,
+      "10.254.0.0/16:9000",
+    ],
   });
 
   h = await harness("netattack");
@@ -502,6 +517,11 @@ describe("network attacks from a sandboxed job (allowlist: registry.test, 10.254
     expect(r("tcp-internal").how).not.toBe("closed");
     expect(reached(internal, "tcp")).toEqual([]);
     expect(hostTcpConnections).toBe(0);
+  });
+
+  it("an allowed name resolving into a private range opens no passthrough there", () => {
+    expect(r("passthrough-rebind").how).not.toBe("closed");
+    expect(reached(internal, "tcp", 7100)).toEqual([]);
   });
 
   it("no datagram reaches the host: unicast, broadcast, multicast", () => {

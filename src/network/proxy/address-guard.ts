@@ -86,9 +86,11 @@ export type GuardVerdict =
 export interface AddressGuard {
   /**
    * `explicitlyAllowed` says whether the job's policy lists this address; it lifts soft rules only.
-   * The address returned is the canonical form the proxy must connect to.
+   * `name` is the host name the address was resolved from, if any: a wrapper may trust an address
+   * for one name only (an operator's pinned internal host), never for every name that resolves to
+   * it. The address returned is the canonical form the proxy must connect to.
    */
-  check(address: string, explicitlyAllowed?: (ip: IpAddress) => boolean): GuardVerdict;
+  check(address: string, explicitlyAllowed?: (ip: IpAddress) => boolean, name?: string): GuardVerdict;
 }
 
 interface Compiled {

@@ -10,6 +10,7 @@ export {
   softGuardRules,
 } from "./address-guard.js";
 export {
+  addressRule,
   compilePolicy,
   type Decision,
   decide,

@@ -106,7 +106,7 @@ export async function openUpstream(
   const permitted: string[] = [];
   let firstRefusal: { rule: string; address: string } | undefined;
   for (const a of addresses) {
-    const v = opts.guard.check(a, lift);
+    const v = opts.guard.check(a, lift, decision.ip ? undefined : decision.host);
     if (v.ok) permitted.push(v.address);
     else firstRefusal ??= { rule: `address:${v.category}`, address: v.address };
   }

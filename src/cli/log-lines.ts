@@ -8,11 +8,19 @@ import type { LogLine } from "../logs/pipeline.js";
 export class LineAssembler {
   private readonly partial = new Map<string, { stream: LogLine["stream"]; text: string }>();
 
+  /** A line longer than this is printed in pieces: a job's endless line must not grow the CLI. */
+  constructor(private readonly maxLine = 64 * 1024) {}
+
   /** The complete lines this chunk finishes, with the stream each came from. */
   push(chunk: LogLine): { stream: LogLine["stream"]; text: string }[] {
     const key = `${chunk.stepIdx}:${chunk.stream}`;
     const lines = ((this.partial.get(key)?.text ?? "") + chunk.data).split("\n");
-    this.partial.set(key, { stream: chunk.stream, text: lines.pop() ?? "" });
+    let rest = lines.pop() ?? "";
+    while (rest.length > this.maxLine) {
+      lines.push(rest.slice(0, this.maxLine));
+      rest = rest.slice(this.maxLine);
+    }
+    this.partial.set(key, { stream: chunk.stream, text: rest });
     return lines.map((text) => ({ stream: chunk.stream, text }));
   }
 

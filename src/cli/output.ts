@@ -1,5 +1,6 @@
 import { styleText } from "node:util";
 import { AirlockError, formatPosition, isAirlockError } from "../errors.js";
+import { terminalSafe } from "./terminal-text.js";
 
 const useColor = process.stdout.isTTY && !process.env.NO_COLOR;
 const useColorErr = process.stderr.isTTY && !process.env.NO_COLOR;
@@ -30,7 +31,8 @@ export function paintState(state: string, text = state): string {
 export function table(headers: string[], rows: (string | number | null | undefined)[][]): string {
   const cells = [
     headers,
-    ...rows.map((r) => r.map((c) => (c === null || c === undefined ? "-" : String(c)))),
+    // Cells can hold what a job or workflow chose (a step name, an error detail): printed safely.
+    ...rows.map((r) => r.map((c) => (c === null || c === undefined ? "-" : safeCell(String(c))))),
   ];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => visibleLength(r[i] ?? ""))));
   return cells
@@ -42,6 +44,17 @@ export function table(headers: string[], rows: (string | number | null | undefin
       return ri === 0 ? paint("bold", line) : line;
     })
     .join("\n");
+}
+
+/** Our own colour codes (SGR) stay; every other control character is shown escaped. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: splits around ANSI colour codes.
+const SGR = /(\u001b\[[0-9;]*m)/;
+
+function safeCell(s: string): string {
+  return s
+    .split(SGR)
+    .map((part, i) => (i % 2 === 1 ? part : terminalSafe(part)))
+    .join("");
 }
 
 function visibleLength(s: string): number {

@@ -49,6 +49,11 @@ export interface BwrapArgsInput {
    * execs the step. Every step of a job passes one; only benchmarks of bare bwrap leave it out.
    */
   seccompFd?: number;
+  /**
+   * Size cap of the private /tmp. Its pages count against the job's memory limit anyway; the cap
+   * makes a full /tmp fail a write with ENOSPC instead of OOM-killing the step.
+   */
+  tmpBytes?: number;
 }
 
 function invalid(message: string, hint: string): never {
@@ -138,7 +143,9 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
     if (e.kind === "symlink") args.push("--symlink", e.target, e.path);
     else args.push("--ro-bind", e.path, e.path);
   }
-  args.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--perms", "0755", "--dir", "/etc");
+  args.push("--proc", "/proc", "--dev", "/dev");
+  if (input.tmpBytes !== undefined) args.push("--size", String(input.tmpBytes));
+  args.push("--tmpfs", "/tmp", "--perms", "0755", "--dir", "/etc");
   const data: [number, string][] = [
     [etcFds.passwd, "/etc/passwd"],
     [etcFds.group, "/etc/group"],

@@ -2,9 +2,9 @@ import { resolve } from "node:path";
 import { AirlockError } from "../errors.js";
 import type { RootEntry } from "./bwrap-args.js";
 import { type CgroupBackend, type JobCgroup, openCgroups } from "./cgroups/index.js";
-import { type Interrupt, runStep } from "./exec.js";
+import { type Interrupt, runStep, type StepContext } from "./exec.js";
 import { probeRootEntries, WRAPPER_PATH } from "./host.js";
-import { Launcher } from "./launcher.js";
+import { Launcher, SANDBOX_MARKER as MARKER } from "./launcher.js";
 import { preflight } from "./preflight.js";
 import { killUntilGone, pidsOfUid } from "./process-tree.js";
 import { reap } from "./reaper.js";
@@ -22,8 +22,6 @@ import type {
 import { assertSpec } from "./validate.js";
 import { ensureRoot, prepareWorkspace, type RootDir, wipeDir } from "./workspace.js";
 
-const MARKER = "AIRLOCK_SANDBOX_ROOT";
-
 class BwrapSandbox implements Sandbox {
   private running: Interrupt | undefined;
   private destroying: Promise<void> | undefined;
@@ -37,6 +35,7 @@ class BwrapSandbox implements Sandbox {
     private readonly rootEntries: RootEntry[],
     private readonly wrapperEnv: Record<string, string>,
     private readonly network: SandboxNetwork | undefined,
+    private readonly extra: Pick<StepContext, "tmpBytes" | "diskReserve">,
     private readonly release: () => void,
     /** Already told to join this sandbox's cgroup; the next step starts from it. */
     private next: Launcher | undefined,
@@ -79,6 +78,7 @@ class BwrapSandbox implements Sandbox {
           cgroup: this.cgroup,
           rootEntries: this.rootEntries,
           ...(this.network ? { network: this.network } : {}),
+          ...this.extra,
         },
         launcher,
         req,
@@ -118,11 +118,19 @@ class BwrapSandbox implements Sandbox {
   private async teardown(): Promise<void> {
     this.running?.("cancelled");
     this.dropNext();
-    await this.cgroup.remove();
-    // Second net: nothing may keep running as the job uid, whatever cgroup it sits in.
-    await killUntilGone(() => pidsOfUid(this.uid));
-    await wipeDir(this.root, this.workspaceDir);
-    this.release();
+    try {
+      await this.cgroup.remove();
+    } finally {
+      // Second net: nothing may keep running as the job uid, whatever cgroup it sits in. It runs
+      // even when the cgroup would not go (a process stuck in the kernel), and before the wipe.
+      await killUntilGone(() => pidsOfUid(this.uid));
+      try {
+        await wipeDir(this.root, this.workspaceDir);
+      } finally {
+        // A failed wipe leaves a root-owned 0700 directory (see wipeDir): the uid may be reused.
+        this.release();
+      }
+    }
   }
 }
 
@@ -197,6 +205,10 @@ export function createBwrapDriver(opts: BwrapDriverOptions): SandboxDriver {
           await rootEntries,
           wrapperEnv,
           spec.network,
+          {
+            tmpBytes: Math.floor(spec.limits.memoryBytes / 2),
+            ...(opts.diskReserve ? { diskReserve: opts.diskReserve } : {}),
+          },
           () => live.delete(spec.jobId),
           launcher,
         );

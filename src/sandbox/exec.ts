@@ -15,6 +15,7 @@ import {
   WORKSPACE,
 } from "./bwrap-args.js";
 import type { JobCgroup } from "./cgroups/index.js";
+import { type DiskReserve, watchDisk } from "./disk-guard.js";
 import { BWRAP, SETPRIV } from "./host.js";
 import { ETC_FDS, FD_ARGS, FD_RESOLV, FD_SECCOMP, type Launcher } from "./launcher.js";
 import { jobSeccompFilter } from "./seccomp/index.js";
@@ -27,6 +28,10 @@ export interface StepContext {
   cgroup: JobCgroup;
   rootEntries: RootEntry[];
   network?: SandboxNetwork;
+  /** Size cap of the step's /tmp (see BwrapArgsInput.tmpBytes). */
+  tmpBytes?: number;
+  /** Free space and inodes the workspace filesystem keeps; see ./disk-guard.ts. */
+  diskReserve?: Partial<DiskReserve>;
 }
 
 /** Kills the step's whole tree; set by the caller so destroy() can interrupt a running step. */
@@ -98,6 +103,7 @@ export async function runStep(
     cwd: req.cwd ?? WORKSPACE,
     ...(ctx.network ? { resolvFd: FD_RESOLV } : {}),
     seccompFd: FD_SECCOMP,
+    ...(ctx.tmpBytes !== undefined ? { tmpBytes: ctx.tmpBytes } : {}),
   });
   // A launcher that is not launched is retired by the caller (BwrapSandbox.exec).
   if (req.signal?.aborted) return notStarted;
@@ -137,11 +143,31 @@ export async function runStep(
   };
   req.signal?.addEventListener("abort", onAbort, { once: true });
   onStart(() => onAbort());
+  const stopGuard = watchDisk(
+    ctx.workspaceDir,
+    (why) => {
+      killTree();
+      try {
+        sink.write("stderr", Buffer.from(`\nairlock: step killed: ${why}\n`));
+      } catch {
+        // The kill is what matters; a sink that refuses the notice changes nothing.
+      }
+    },
+    ctx.diskReserve,
+  );
 
   const pump = (name: "stdout" | "stderr", stream: Readable) => {
     stream.on("data", (chunk: Buffer) => {
       try {
         sink.write(name, chunk);
+        const wait = sink.ready?.();
+        if (wait) {
+          stream.pause();
+          wait.then(
+            () => stream.resume(),
+            () => stream.resume(),
+          );
+        }
       } catch (e) {
         failure ??= e;
         killTree();
@@ -164,6 +190,7 @@ export async function runStep(
     ({ code: exitCode, signal } = await launcher.closed);
   } finally {
     settled = true;
+    stopGuard();
     clearTimeout(lingering);
     if (timer) clearTimeout(timer);
     req.signal?.removeEventListener("abort", onAbort);

@@ -22,6 +22,10 @@ export const FD_SECCOMP = 12;
 /** Read by the command only when it is fed; otherwise closed before exec so nothing inherits it. */
 const OPTIONAL_FDS = [FD_RESOLV, FD_SECCOMP] as const;
 const LAST_FD = FD_SECCOMP;
+/** Environment variable naming the sandbox root: how the reaper finds launchers outside a cgroup. */
+export const SANDBOX_MARKER = "AIRLOCK_SANDBOX_ROOT";
+/** RLIMIT_NOFILE (soft and hard) of every step process. */
+export const STEP_NOFILE = 8192;
 
 /**
  * Orders arrive NUL-separated, each on its own pipe, complete at EOF; `mapfile -d ''` keeps every
@@ -46,6 +50,12 @@ export const LAUNCHER_SCRIPT = [
   // The first item lists the optional descriptors the command reads (resolv.conf on 9, the
   // seccomp filter on 12); the others must not be inherited.
   `for f in ${OPTIONAL_FDS.join(" ")}; do [[ " \${cmd[0]} " == *" $f "* ]] || exec {f}<&-; done`,
+  // The reaper's marker is only needed until the cgroup holds us; past here it would show the
+  // host's data directory to the step in /proc/1/environ (bwrap's init keeps this env).
+  `unset ${SANDBOX_MARKER}`,
+  // Per-process descriptors: pids.max × this stays a fraction of the host's fs.file-max, instead
+  // of inheriting the controller's limit.
+  `ulimit -n ${STEP_NOFILE}`,
   'exec 4>&- "${cmd[@]:1}"',
 ].join("\n");
 // biome-ignore-end lint/suspicious/noTemplateCurlyInString: ${…} here is bash parameter expansion

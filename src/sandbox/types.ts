@@ -3,6 +3,11 @@ import type { Readable } from "node:stream";
 
 export interface OutputSink {
   write(stream: "stdout" | "stderr", chunk: Buffer): void;
+  /**
+   * Backpressure: a promise while the sink wants no more for now (the stream is paused until it
+   * settles), undefined when it can take more. Without it, output is taken as fast as it comes.
+   */
+  ready?(): Promise<unknown> | undefined;
 }
 
 export interface SandboxLimits {
@@ -91,4 +96,10 @@ export interface BwrapDriverOptions {
    * without a fork of the controller or a cgroup migration on its path; default 1, 0 disables.
    */
   standbySlots?: number;
+  /**
+   * Free bytes and inodes the filesystem holding rootDir keeps while steps run; a step that
+   * goes under is killed (./disk-guard.ts). Default: 5% of the filesystem, at most 2 GiB and
+   * 50 000 inodes.
+   */
+  diskReserve?: { bytes?: number; inodes?: number };
 }

@@ -2,8 +2,10 @@
  * Host directories. rootDir is root-owned 0711 so job uids can traverse to their own workspace
  * (bwrap opens it as the job uid) but cannot list the others; each workspace is 0700 to its uid.
  */
-import { chmod, chown, lstat, mkdir, readdir, realpath, rm, stat } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { chmod, chown, lstat, mkdir, readdir, realpath, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { promisify } from "node:util";
 import { AirlockError } from "../errors.js";
 import { isErrno } from "./cgroups/fs.js";
 
@@ -81,10 +83,53 @@ export async function prepareWorkspace(root: RootDir, dir: string, uid: number):
   return abs;
 }
 
-/** rm -rf that never follows symlinks (fs.rm unlinks them) and tolerates a missing dir. */
+const RM = "/usr/bin/rm";
+const run = promisify(execFile);
+
+/**
+ * rm -rf of a tree the job shaped. Node's fs.rm builds full paths, so a job that nests
+ * directories past PATH_MAX (4096 bytes, reachable with relative mkdir/cd) made it fail with
+ * ENAMETOOLONG and the workspace survived teardown and broke the reaper at the next startup.
+ * GNU rm walks with openat (no path length limit), never follows symlinks and, with
+ * --one-file-system, never descends into a mount.
+ */
+async function removeTree(path: string): Promise<void> {
+  try {
+    await run(RM, ["-rf", "--one-file-system", "--", path], { env: {}, maxBuffer: 1 << 20 });
+  } catch (e) {
+    const stderr = String((e as { stderr?: unknown }).stderr ?? "").slice(0, 500);
+    throw new AirlockError(
+      "SANDBOX_FAILED",
+      `could not remove ${path}: ${stderr.trim() || (e as Error).message}`,
+      {
+        hint: "remove it by hand; its top directory is root-owned 0700, so no job can reach what is left",
+      },
+    );
+  }
+}
+
+/**
+ * Before anything is removed, the top directory becomes root's and 0700: whatever a failed wipe
+ * leaves behind is out of reach of the uid, which the next job may be given.
+ */
+async function lockAndRemove(path: string): Promise<void> {
+  let st: Awaited<ReturnType<typeof lstat>>;
+  try {
+    st = await lstat(path);
+  } catch (e) {
+    if (isErrno(e, "ENOENT")) return;
+    throw e;
+  }
+  if (st.isDirectory()) {
+    await chown(path, 0, 0);
+    await chmod(path, 0o700);
+  }
+  await removeTree(path);
+}
+
+/** rm -rf that never follows symlinks, copes with any depth and tolerates a missing dir. */
 export async function wipeDir(root: RootDir, dir: string): Promise<void> {
-  const abs = insideRoot(root, dir);
-  await rm(abs, { recursive: true, force: true, maxRetries: 3 });
+  await lockAndRemove(insideRoot(root, dir));
 }
 
 /** Remove every entry under root (reaper). Returns how many top-level entries went. */
@@ -96,6 +141,6 @@ export async function wipeRootContents(root: RootDir): Promise<number> {
     if (isErrno(e, "ENOENT")) return 0;
     throw e;
   }
-  for (const n of names) await rm(join(root.real, n), { recursive: true, force: true, maxRetries: 3 });
+  for (const n of names) await lockAndRemove(join(root.real, n));
   return names.length;
 }

@@ -23,13 +23,23 @@ const layout = await detectCgroups();
 
 /** The cgroup a sandbox's steps run in, seen from the host (a step sees only its cgroup namespace). */
 async function cgroupOf(sb: Sandbox, uid: number): Promise<string> {
-  const running = sh(sb, "sleep 1");
-  await waitFor(async () => (await hostProcessesOf(uid)).length > 0);
-  const [pid] = await hostProcessesOf(uid);
-  const m = /\/airlock-test-life-\d+\/([^/\n]+)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, "utf8"));
+  const running = sh(sb, "sleep 3");
+  let found: string | undefined;
+  // Read while the step lives: under load a process listed a moment ago may already be gone.
+  await waitFor(async () => {
+    for (const pid of await hostProcessesOf(uid)) {
+      try {
+        found = /\/airlock-test-life-\d+\/([^/\n]+)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, "utf8"))?.[1];
+      } catch {
+        // Exited between the listing and the read.
+      }
+      if (found) return true;
+    }
+    return false;
+  });
   await running;
-  if (!m?.[1]) throw new Error(`process ${pid} is in no job cgroup`);
-  return m[1];
+  if (!found) throw new Error(`no process of uid ${uid} was in a job cgroup`);
+  return found;
 }
 
 describe("sandbox lifecycle", () => {

@@ -5,6 +5,7 @@ import type { AirlockClient } from "../client.js";
 import { withClient } from "../connect.js";
 import { LineAssembler } from "../log-lines.js";
 import { duration, paint, paintState } from "../output.js";
+import { terminalSafe } from "../terminal-text.js";
 
 interface RunOptions {
   ref: string;
@@ -127,7 +128,7 @@ async function waitUntilTornDown(client: AirlockClient, jobId: string): Promise<
 function printOutcome(job: JobView): void {
   const c = job.conclusion ?? job.state;
   const took = duration(job.startedAt, job.finishedAt);
-  const detail = job.detail && c !== "succeeded" ? `: ${job.detail}` : "";
+  const detail = job.detail && c !== "succeeded" ? `: ${terminalSafe(job.detail)}` : "";
   process.stdout.write(
     `${paintState(c, `${finalMark[c] ?? "•"} ${job.key} ${c}`)}${took ? ` (${took})` : ""}${detail}\n`,
   );
@@ -136,7 +137,8 @@ function printOutcome(job: JobView): void {
 async function printLogs(client: AirlockClient, job: JobView): Promise<void> {
   const prefix = paint("gray", `[${job.key}] `);
   const lines = new LineAssembler();
-  const print = ({ stream, text }: { stream: string; text: string }) => {
+  const print = ({ stream, text: raw }: { stream: string; text: string }) => {
+    const text = terminalSafe(raw);
     const shown =
       stream === "system" ? paint("cyan", text) : stream === "stderr" ? paint("yellow", text) : text;
     process.stdout.write(`${prefix}${shown}\n`);

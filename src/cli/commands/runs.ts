@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { withClient } from "../connect.js";
 import { LineAssembler } from "../log-lines.js";
 import { duration, paint, paintState, table } from "../output.js";
+import { terminalSafe } from "../terminal-text.js";
 
 export function registerRuns(program: Command): void {
   const runs = program.command("runs").description("list and inspect runs");
@@ -73,7 +74,7 @@ export function registerJob(program: Command): void {
         const job = await client.getJob(id);
         if (o.json) return void process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
         process.stdout.write(
-          `${paint("bold", job.id)} ${job.key} (run ${job.runId}): ${paintState(job.conclusion ?? job.state)}${job.detail ? ` — ${job.detail}` : ""}\n`,
+          `${paint("bold", job.id)} ${job.key} (run ${job.runId}): ${paintState(job.conclusion ?? job.state)}${job.detail ? ` — ${terminalSafe(job.detail)}` : ""}\n`,
         );
         if (job.decision)
           process.stdout.write(
@@ -105,7 +106,9 @@ export function registerLogs(program: Command): void {
       await withClient(cmd, {}, async (client) => {
         const lines = new LineAssembler();
         const print = ({ stream, text }: { stream: string; text: string }) =>
-          process.stdout.write(`${stream === "system" ? paint("cyan", text) : text}\n`);
+          process.stdout.write(
+            `${stream === "system" ? paint("cyan", terminalSafe(text)) : terminalSafe(text)}\n`,
+          );
         for await (const chunk of client.logs(id, { follow: o.follow ?? false }))
           lines.push(chunk).forEach(print);
         lines.rest().forEach(print);

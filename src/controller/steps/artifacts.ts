@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -11,6 +12,13 @@ import { sandboxPath, sinkFor } from "./paths.js";
 import type { StepEnv, StepResult } from "./types.js";
 
 const uploadLimits = { maxBytes: 10 * 1024 * 1024 * 1024, maxFiles: 100_000 };
+/**
+ * The most tar output an upload within uploadLimits can take: the content plus a header and
+ * padding per entry and a long-name record for some. The spool is on the controller's disk, and
+ * the job controls what `tar` writes (a sparse 1 TiB file reads as 1 TiB of zeros; its own `tar`
+ * on PATH can write forever), so the spool stops there and the step is killed.
+ */
+const maxSpoolBytes = uploadLimits.maxBytes + uploadLimits.maxFiles * 2 * 3 * 512 + 1024 * 1024;
 
 /**
  * actions/upload-artifact: tar runs inside the sandbox, so links and paths resolve in the job's own
@@ -45,21 +53,41 @@ export async function uploadArtifact(s: StepEnv): Promise<StepResult> {
     out.on("error", reject);
   });
   const logSink = sinkFor(s);
+  let spooled = 0;
+  const tooBig = new AbortController();
+  const onCancel = () => tooBig.abort();
+  if (s.signal.aborted) tooBig.abort();
+  else s.signal.addEventListener("abort", onCancel, { once: true });
   try {
     const result = await s.sandbox.exec(
       {
         argv: ["tar", "-c", "-f", "-", "-C", "/workspace", "--", ...paths],
         env: s.env,
         timeoutMs: s.timeoutMs,
-        signal: s.signal,
+        signal: tooBig.signal,
         expectMore: s.expectMore,
       },
       {
-        write: (stream, chunk) => (stream === "stdout" ? out.write(chunk) : logSink.write(stream, chunk)),
+        write: (stream, chunk) => {
+          if (stream !== "stdout") return logSink.write(stream, chunk);
+          if (tooBig.signal.aborted) return;
+          spooled += chunk.length;
+          if (spooled > maxSpoolBytes) return tooBig.abort();
+          out.write(chunk);
+        },
+        // The spool's disk may be slower than the job's tar: pause the pipe rather than buffer.
+        ready: () => (out.writableNeedDrain ? once(out, "drain") : undefined),
       },
     );
     out.end();
     await written;
+    if (spooled > maxSpoolBytes) {
+      throw new AirlockError(
+        "ARTIFACT_INVALID",
+        `artifact "${name}" exceeds its limit of ${uploadLimits.maxBytes} bytes (stopped at ${maxSpoolBytes} bytes of tar)`,
+        { hint: "upload less, or split it into several artifacts" },
+      );
+    }
     if (result.exitCode !== 0) return result;
     const scan = await scanTarStream(s.secretSet, createReadStream(spool), uploadLimits);
     await assertNoSecrets(
@@ -72,6 +100,7 @@ export async function uploadArtifact(s: StepEnv): Promise<StepResult> {
     await storeArtifact(s, name, await ingestTar(s.deps.artifacts, createReadStream(spool), uploadLimits));
     return result;
   } finally {
+    s.signal.removeEventListener("abort", onCancel);
     out.destroy();
     await rm(spool, { force: true });
   }

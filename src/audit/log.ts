@@ -116,8 +116,21 @@ export function toRecord(r: Database["audit_events"]): AuditRecord {
     runId: r.run_id,
     jobId: r.job_id,
     runnerId: r.runner_id,
-    data: JSON.parse(r.data) as Record<string, unknown>,
+    data: parseData(r.data),
     prevHash: r.prev_hash,
     hash: r.hash,
   };
+}
+
+// A row edited into something that is not JSON is still listed (verify names it); listing must not
+// fail on the very record an operator is trying to look at.
+function parseData(text: string): Record<string, unknown> {
+  try {
+    const data: unknown = JSON.parse(text);
+    if (data !== null && typeof data === "object" && !Array.isArray(data))
+      return data as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  return { invalid: "the stored data is not a JSON object: run `airlock audit verify`" };
 }

@@ -5,8 +5,11 @@ import type { Permission } from "./roles.js";
 import { auditUnauthenticated, authenticate, unauthenticatedError } from "./tokens.js";
 
 export interface AuthorizeRequest {
-  /** The raw Authorization header, exactly as received (undefined when absent). */
-  authorizationHeader: string | undefined;
+  /**
+   * The raw Authorization header, exactly as received (undefined when absent), or every one of
+   * them when the transport can tell: more than one is refused, never resolved by picking one.
+   */
+  authorizationHeader: string | readonly string[] | undefined;
   permission: Permission;
   route: string;
   method: string;
@@ -38,8 +41,12 @@ export async function authorize(db: Db, req: AuthorizeRequest, clock: Clock): Pr
  * otherwise see it reflected as the "scheme".
  */
 export function parseBearer(
-  header: string | undefined,
-): { ok: true; token: string } | { ok: false; reason: "missing" | "scheme" | "malformed" } {
+  headers: string | readonly string[] | undefined,
+): { ok: true; token: string } | { ok: false; reason: "missing" | "duplicate" | "scheme" | "malformed" } {
+  // Two Authorization headers are two claims to be someone; which one a proxy in front of us, or a
+  // log, or Node (it keeps the first) took as "the" header differs, so neither is believed.
+  if (Array.isArray(headers) && headers.length > 1) return { ok: false, reason: "duplicate" };
+  const header: string | undefined = typeof headers === "string" ? headers : headers?.[0];
   if (header === undefined || header.trim() === "") return { ok: false, reason: "missing" };
   const match = /^(\S+)(?:\s+(.*))?$/s.exec(header.trim());
   if (match?.[1]?.toLowerCase() !== "bearer") return { ok: false, reason: "scheme" };

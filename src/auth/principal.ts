@@ -48,7 +48,15 @@ export async function demand(
     {
       type: "auth.forbidden",
       actor: principal.userId,
-      data: { ...context, permission, role: principal.role, reason, tokenId: principal.tokenId },
+      // Who asked, by id and name, and with which token (its id: never the secret or its hash).
+      data: {
+        ...context,
+        permission,
+        role: principal.role,
+        reason,
+        user: principal.userName,
+        tokenId: principal.tokenId,
+      },
     },
     clock,
   );

@@ -168,3 +168,17 @@ describe("tokens", () => {
     expect(await tableText("api_tokens")).toBe("[]");
   });
 });
+
+describe("tokens: existence is not disclosed", () => {
+  it("refuses a non-admin revoking another's token exactly as revoking a token that does not exist", async () => {
+    const theirs = await issueToken(db, { userId: admin.userId, name: "admins" }, admin, { clock });
+    const a = await revokeToken(db, theirs.id, sub, { clock }).catch((e: unknown) => e as Error);
+    const b = await revokeToken(db, "tok_aaaaaaaaaaaaaaaa", sub, { clock }).catch((e: unknown) => e as Error);
+    expect(a).toMatchObject({ code: "FORBIDDEN" });
+    expect(b).toMatchObject({ code: "FORBIDDEN", message: a instanceof Error ? a.message : "" });
+    const refusals = await listAudit(db, { type: "auth.forbidden" });
+    expect(refusals.map((r) => r.data.action)).toEqual(["token.revoke", "token.revoke"]);
+    // The admin's token still works.
+    await expect(authenticate(db, theirs.token, clock)).resolves.toMatchObject({ tokenId: theirs.id });
+  });
+});

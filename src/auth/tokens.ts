@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { appendAudit, recordAudit } from "../audit/log.js";
 import { type Clock, systemClock } from "../clock.js";
 import { AirlockError } from "../errors.js";
@@ -50,6 +50,12 @@ export interface IssueTokenInput {
  */
 export function hashToken(token: string): string {
   return createHash("sha256").update(token, "utf8").digest("hex");
+}
+
+function sameHash(stored: string, presented: string): boolean {
+  const a = Buffer.from(stored, "utf8");
+  const b = Buffer.from(presented, "utf8");
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export function isTokenShaped(value: string): boolean {
@@ -131,9 +137,11 @@ export async function revokeToken(
     .select(tokenColumns)
     .where("id", "=", tokenId)
     .executeTakeFirst();
-  if (!found) throw new AirlockError("NOT_FOUND", `no token ${tokenId}`);
-  const own = found.user_id === actor.userId;
+  const own = found !== undefined && found.user_id === actor.userId;
+  // Someone who may not touch other people's tokens gets the same 403 for another user's token as
+  // for one that does not exist, so token ids cannot be probed for existence.
   await demand(db, actor, own ? "tokens:write-own" : "users:write", { action: "token.revoke" }, clock);
+  if (!found) throw new AirlockError("NOT_FOUND", `no token ${tokenId}`);
   return db.transaction().execute(async (trx) => {
     const row = await trx
       .selectFrom("api_tokens")
@@ -177,6 +185,7 @@ export async function listTokens(
 
 export type AuthFailureReason =
   | "missing"
+  | "duplicate"
   | "scheme"
   | "malformed"
   | "unknown"
@@ -195,13 +204,17 @@ export type TokenCheck =
  */
 export async function checkToken(db: Db, bearer: string, clock: Clock): Promise<TokenCheck> {
   if (!isTokenShaped(bearer)) return { ok: false, reason: "malformed" };
-  // Looking up by the hash means the secret is never compared byte by byte, so there is no
-  // timing side channel on it to protect with timingSafeEqual.
+  // Looking up by the hash means the secret itself is never compared byte by byte: an index walk
+  // leaks at most how much of a stored *hash* an attacker's guess shares, which says nothing about
+  // any token (SHA-256 is not invertible). A hash read from the database is no token either: it is
+  // not token-shaped, and hashing it again matches nothing.
+  const presented = hashToken(bearer);
   const row = await db
     .selectFrom("api_tokens")
     .innerJoin("users", "users.id", "api_tokens.user_id")
     .select([
       "api_tokens.id as tokenId",
+      "api_tokens.hash",
       "api_tokens.expires_at",
       "api_tokens.revoked_at",
       "api_tokens.last_used_at",
@@ -211,9 +224,11 @@ export async function checkToken(db: Db, bearer: string, clock: Clock): Promise<
       "users.created_at",
       "users.disabled_at",
     ])
-    .where("api_tokens.hash", "=", hashToken(bearer))
+    .where("api_tokens.hash", "=", presented)
     .executeTakeFirst();
-  if (!row) return { ok: false, reason: "unknown" };
+  // The database matched; confirm in constant time, byte for byte, rather than trust a dialect's
+  // notion of equal (collations, padded CHAR columns, case-insensitive comparisons).
+  if (!row || !sameHash(row.hash, presented)) return { ok: false, reason: "unknown" };
   const ids = { tokenId: row.tokenId, userId: row.userId };
   const now = clock.now();
   if (row.revoked_at !== null) return { ok: false, reason: "revoked", ...ids };

@@ -3,7 +3,7 @@ import type { ArtifactInfo } from "../artifacts/catalog.js";
 import type { Promotion } from "../artifacts/gate/index.js";
 import type { AuditRecord } from "../audit/events.js";
 import type { AuditQuery } from "../audit/log.js";
-import type { AuditVerification } from "../audit/verify.js";
+import type { AuditAnchor, AuditVerification } from "../audit/verify.js";
 import type { IssuedToken, TokenInfo, UserInfo } from "../auth/index.js";
 import type { Attestations } from "../controller/attestations.js";
 import type { RunRequest } from "../controller/submit.js";
@@ -31,7 +31,10 @@ export interface AirlockClient {
   cancel(id: string): Promise<void>;
   /** Resolves with the run once it has finished; `onChange` sees each intermediate state. */
   waitForRun(runId: string, onChange?: (run: RunView) => void): Promise<RunView>;
-  auditVerify(): Promise<AuditVerification>;
+  /** Checks the chain, and that it still holds each anchor (a head exported earlier). */
+  auditVerify(anchors?: AuditAnchor[]): Promise<AuditVerification>;
+  /** The chain's current end, to be written down outside the database. */
+  auditHead(): Promise<AuditAnchor & { at: string | null }>;
   auditList(q: AuditQuery): Promise<AuditRecord[]>;
   /** Every connection attempt a job made, oldest first. */
   egressFlows(jobId: string): Promise<Flow[]>;

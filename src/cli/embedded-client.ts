@@ -2,7 +2,7 @@ import { packManifest } from "../artifacts/archive.js";
 import { findArtifact, listArtifacts } from "../artifacts/catalog.js";
 import { revoke } from "../artifacts/gate/index.js";
 import { listAudit } from "../audit/log.js";
-import { verifyAudit } from "../audit/verify.js";
+import { auditHead, verifyAudit } from "../audit/verify.js";
 import {
   createUser,
   ensureLocalAdmin,
@@ -96,7 +96,8 @@ export async function createEmbeddedClient(
         await new Promise((r) => setTimeout(r, pollMs));
       }
     },
-    auditVerify: () => verifyAudit(db),
+    auditVerify: (anchors) => verifyAudit(db, { anchors: anchors ?? [] }),
+    auditHead: () => auditHead(db),
     auditList: (q) => listAudit(db, q),
     egressFlows: (jobId) => listFlows(db, { jobId }),
     egressSuggest: async (repo) => suggestAllowlist(await auditedDestinations(db, repo)),

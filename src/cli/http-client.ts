@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { ArtifactInfo } from "../artifacts/catalog.js";
 import type { Promotion } from "../artifacts/gate/index.js";
 import type { AuditRecord } from "../audit/events.js";
-import type { AuditVerification } from "../audit/verify.js";
+import type { AuditAnchor, AuditVerification } from "../audit/verify.js";
 import type { IssuedToken, TokenInfo, UserInfo } from "../auth/index.js";
 import type { Attestations } from "../controller/attestations.js";
 import type { Verification } from "../controller/verify.js";
@@ -145,7 +145,14 @@ export function createHttpClient(opts: HttpClientOptions): AirlockClient {
         await new Promise((r) => setTimeout(r, pollMs));
       }
     },
-    auditVerify: () => json<AuditVerification>("POST", "/audit/verify", anyObject),
+    auditVerify: (anchors) =>
+      json<AuditVerification>("POST", "/audit/verify", anyObject, anchors?.length ? { anchors } : {}),
+    auditHead: () =>
+      json<AuditAnchor & { at: string | null }>(
+        "GET",
+        "/audit/head",
+        z.object({ seq: z.number(), hash: z.string(), at: z.string().nullable() }),
+      ),
     auditList: (q) =>
       json<AuditRecord[]>(
         "GET",

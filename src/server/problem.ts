@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { type AirlockError, type ErrorCode, isAirlockError, type SourcePosition } from "../errors.js";
+import { scrubbedPath } from "./redact.js";
 
 /** An RFC 9457 problem document as Airlock sends it. Extension members carry the machine-readable parts. */
 export interface Problem {
@@ -35,7 +36,7 @@ function titleOf(code: ErrorCode): string {
  * a fixed text, because a driver or library message can carry paths, SQL or input fragments.
  */
 export function toProblem(err: unknown, req: FastifyRequest): { problem: Problem; internal: boolean } {
-  const base = { instance: pathOf(req.url), requestId: req.id };
+  const base = { instance: scrubbedPath(req.url), requestId: req.id };
   if (isAirlockError(err)) return { problem: fromAirlockError(err, base), internal: false };
   if (hasZodFastifySchemaValidationErrors(err)) {
     const where = (err as FastifyError).validationContext ?? "request";
@@ -62,26 +63,11 @@ export function toProblem(err: unknown, req: FastifyRequest): { problem: Problem
     };
   }
   const fe = err as Partial<FastifyError> | null;
-  // Fastify's own client errors (bad JSON, body too large, wrong content type) keep their 4xx
-  // status. Their text is replaced unless it is one of Fastify's fixed content-type messages: a
-  // JSON SyntaxError quotes the body it choked on, and a body may hold a token.
+  // Fastify's own client errors (bad JSON, body too large, wrong content type, a bad or overlong
+  // URL) keep their 4xx status, with a fixed text per code: their own messages may quote the URL
+  // or the body they choked on (a JSON SyntaxError does), and either may hold a token.
   if (fe && typeof fe.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) {
-    const status = fe.statusCode;
-    const code: ErrorCode =
-      status === 401
-        ? "UNAUTHENTICATED"
-        : status === 403
-          ? "FORBIDDEN"
-          : status === 404
-            ? "NOT_FOUND"
-            : "REQUEST_INVALID";
-    const detail =
-      typeof fe.code === "string" && fe.code.startsWith("FST_ERR_CTP_") && typeof fe.message === "string"
-        ? fe.message
-        : err instanceof SyntaxError
-          ? "the request body is not valid JSON"
-          : "the request could not be read";
-    return { problem: common(code, status, detail, base), internal: false };
+    return { problem: clientProblem(fe.statusCode, fixedDetail(fe), base), internal: false };
   }
   return {
     problem: {
@@ -92,12 +78,46 @@ export function toProblem(err: unknown, req: FastifyRequest): { problem: Problem
   };
 }
 
+/** A 4xx that is not an AirlockError: the code follows the status; the detail is given. */
+export function clientProblem(
+  status: number,
+  detail: string,
+  base: { instance: string; requestId: string },
+): Problem {
+  const code: ErrorCode =
+    status === 401
+      ? "UNAUTHENTICATED"
+      : status === 403
+        ? "FORBIDDEN"
+        : status === 404
+          ? "NOT_FOUND"
+          : "REQUEST_INVALID";
+  return common(code, status, detail, base);
+}
+
+const fixedDetails: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: "the request body is too large",
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "unsupported media type: request bodies are application/json",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "the request body size does not match its Content-Length",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "the body is empty but its content-type says application/json",
+  // Also what a body with a `__proto__` or `constructor.prototype` key gets: it is refused whole.
+  FST_ERR_CTP_INVALID_JSON_BODY:
+    "the request body is not valid JSON (keys named __proto__ or constructor are refused)",
+  FST_ERR_BAD_URL: "the URL is not valid: a path segment has a malformed percent-escape",
+  FST_ERR_MAX_PARAM_LENGTH: "the URL is not valid: a path parameter is too long",
+};
+
+function fixedDetail(fe: Partial<FastifyError>): string {
+  const known = typeof fe.code === "string" ? fixedDetails[fe.code] : undefined;
+  if (known) return known;
+  if (fe instanceof SyntaxError) return "the request body is not valid JSON";
+  return "the request could not be read";
+}
+
 export function notFoundProblem(req: FastifyRequest): Problem {
+  const path = scrubbedPath(req.url);
   return {
-    ...common("NOT_FOUND", 404, `no route ${req.method} ${pathOf(req.url)}`, {
-      instance: pathOf(req.url),
-      requestId: req.id,
-    }),
+    ...common("NOT_FOUND", 404, `no route ${req.method} ${path}`, { instance: path, requestId: req.id }),
     hint: "the API lives under /api/v1; see src/server/README.md for the routes",
   };
 }
@@ -119,10 +139,4 @@ function common(
   base: { instance: string; requestId: string },
 ): Problem {
   return { type: problemType(code), title: titleOf(code), status, detail, code, ...base };
-}
-
-/** The path without its query: `instance` identifies the resource, and a query is none of its business. */
-function pathOf(url: string): string {
-  const q = url.indexOf("?");
-  return q === -1 ? url : url.slice(0, q);
 }

@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { formatAnchor, parseAnchor } from "../../audit/verify.js";
 import { withClient } from "../connect.js";
 import { paint, table } from "../output.js";
 
@@ -6,13 +8,25 @@ export function registerAudit(program: Command): void {
   const audit = program.command("audit").description("the tamper-evident audit log");
   audit
     .command("verify")
-    .description("check the hash chain; names every edited, deleted or reordered record")
-    .action(async (_o: unknown, cmd: Command) => {
+    .description("check the hash chain; names every edited, deleted, reordered, inserted or truncated record")
+    .option(
+      "--anchor <seq:hash>",
+      "a head printed earlier by `airlock audit head`; the log must still hold it (repeatable)",
+      collect,
+      [],
+    )
+    .option(
+      "--anchor-file <file>",
+      "a file of anchors, one SEQ:HASH per line (e.g. appended by `audit head`)",
+    )
+    .action(async (o: { anchor: string[]; anchorFile?: string }, cmd: Command) => {
+      const anchors = [...o.anchor, ...(o.anchorFile ? anchorLines(o.anchorFile) : [])].map(parseAnchor);
       const ok = await withClient(cmd, {}, async (client) => {
-        const v = await client.auditVerify();
+        const v = await client.auditVerify(anchors);
+        const checked = v.anchors ? `, ${v.anchors} anchor(s) held` : "";
         if (v.ok) {
           process.stdout.write(
-            `${paint("green", "audit log intact")}: ${v.records} records, head ${v.headHash.slice(0, 16)}\n`,
+            `${paint("green", "audit log intact")}: ${v.records} records, head ${v.headHash.slice(0, 16)}${checked}\n`,
           );
           return true;
         }
@@ -23,6 +37,18 @@ export function registerAudit(program: Command): void {
         return false;
       });
       if (!ok) process.exitCode = 6;
+    });
+  audit
+    .command("head")
+    .description(
+      "print the log's current head as SEQ:HASH; keep it off this machine and pass it to `audit verify --anchor` later",
+    )
+    .option("--json", "print JSON")
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      await withClient(cmd, {}, async (client) => {
+        const head = await client.auditHead();
+        process.stdout.write(o.json ? `${JSON.stringify(head)}\n` : `${formatAnchor(head)}\n`);
+      });
     });
   audit
     .command("list")
@@ -66,4 +92,14 @@ export function registerAudit(program: Command): void {
         });
       },
     );
+}
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+/** Non-empty, non-comment lines of an anchor file. */
+function anchorLines(file: string): string[] {
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"));
 }

@@ -80,9 +80,18 @@ export function artifactRoutes(app: App, ctx: ServerContext): void {
       const found = await findArtifact(db, req.params.ref);
       reply
         .type("application/x-tar")
-        .header("content-disposition", `attachment; filename="${found.name}.tar"`);
+        .header("content-disposition", `attachment; filename="${safeFileName(found.name)}.tar"`);
       // Blobs are checked against their digests as they stream; a corrupt one ends the response.
       return reply.send(packManifest(artifacts, found.manifest));
     },
   );
+}
+
+/**
+ * An artifact's name comes from a workflow; in a header it must not end the quoted string, add a
+ * header (CR/LF) or carry a path, so anything but a plain file-name character becomes `_`.
+ */
+export function safeFileName(name: string): string {
+  const cleaned = name.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^\.+/, "_");
+  return cleaned.slice(0, 200) || "artifact";
 }

@@ -174,8 +174,11 @@ export async function runJob(c: JobRunContext): Promise<Outcome> {
     );
   } finally {
     await logs.close();
+    // Before the outcome is recorded: recording it releases the jobs that need this one, and none
+    // of them may find this job's tokens or leases still alive (a step can hand them on).
+    const revoked = await revokeCredentials(c);
     await finish(c, outcome, detail, outputs);
-    await teardown(c, sandbox, uid, link);
+    await teardown(c, sandbox, uid, link, revoked);
   }
   return outcome;
 }
@@ -435,11 +438,31 @@ async function finish(
   }
 }
 
+/** Every token and lease the job held dies with it; an error text when that failed. */
+async function revokeCredentials(c: JobRunContext): Promise<string | undefined> {
+  try {
+    await revokeJobTokens(c.deps.db, c.job.id, { clock: c.deps.clock });
+    await revokeJobLeases(c.deps.db, c.job.id, {
+      actor: c.runnerId,
+      reason: "job ended",
+      clock: c.deps.clock,
+    });
+    return undefined;
+  } catch (err) {
+    c.deps.logger.error(
+      { jobId: c.job.id, runnerId: c.runnerId, err },
+      "could not revoke the job's credentials",
+    );
+    return `credentials: ${(err as Error).message}`;
+  }
+}
+
 async function teardown(
   c: JobRunContext,
   sandbox: Sandbox | undefined,
   uid: number | undefined,
   link: JobLink | undefined,
+  credentialsError: string | undefined,
 ): Promise<void> {
   let error: string | undefined;
   try {
@@ -450,21 +473,7 @@ async function teardown(
   } finally {
     if (uid !== undefined) c.uids.release(uid);
   }
-  try {
-    // Every token and lease the job held dies with it, whatever else fails here.
-    await revokeJobTokens(c.deps.db, c.job.id, { clock: c.deps.clock });
-    await revokeJobLeases(c.deps.db, c.job.id, {
-      actor: c.runnerId,
-      reason: "job ended",
-      clock: c.deps.clock,
-    });
-  } catch (err) {
-    error = `${error ? `${error}; ` : ""}credentials: ${(err as Error).message}`;
-    c.deps.logger.error(
-      { jobId: c.job.id, runnerId: c.runnerId, err },
-      "could not revoke the job's credentials",
-    );
-  }
+  if (credentialsError) error = `${error ? `${error}; ` : ""}${credentialsError}`;
   try {
     await link?.release();
   } catch (err) {

@@ -1,5 +1,6 @@
 import { appendAudit, recordAudit } from "../audit/log.js";
 import type { Principal } from "../auth/principal.js";
+import { can } from "../auth/roles.js";
 import { AirlockError } from "../errors.js";
 import { newId } from "../ids.js";
 import type { Environment } from "../repos/environments.js";
@@ -63,10 +64,26 @@ export async function decideApproval(
     );
     throw new AirlockError(code, reason);
   };
+  // The server checks the role before it gets here; the controller checks again, so no other
+  // caller (a future route, a script over the embedded client) can approve without it.
+  if (!can(principal.role, "jobs:approve")) {
+    return refuse(
+      `${principal.userName} (role ${principal.role}) may not approve or reject jobs`,
+      "FORBIDDEN",
+    );
+  }
   if (job.state !== "waiting_approval" || !job.gate) {
     return refuse(`job ${jobId} is not waiting for approval (it is ${job.state})`, "CONFLICT");
   }
   const gate = JSON.parse(job.gate) as Gate;
+  // Until the scheduler next settles gates an expired job still reads waiting_approval; an
+  // approval then must not count (it would release the job on the very pass that should deny it).
+  if (deps.clock.now().getTime() > Date.parse(gate.deadline)) {
+    return refuse(
+      `the approval window for job ${jobId} (environment ${gate.environment}) closed at ${gate.deadline}`,
+      "CONFLICT",
+    );
+  }
   if (gate.approvers.length > 0 && !gate.approvers.includes(principal.userName)) {
     return refuse(`${principal.userName} is not an approver of environment ${gate.environment}`, "FORBIDDEN");
   }
@@ -85,55 +102,68 @@ export async function decideApproval(
   if (existing) return refuse(`${principal.userName} already ${existing.decision} job ${jobId}`, "CONFLICT");
 
   const now = deps.clock.now().toISOString();
-  await deps.db.transaction().execute(async (trx) => {
-    await trx
-      .insertInto("approvals")
-      .values({
-        id: newId("apv"),
-        job_id: jobId,
-        user_id: principal.userId,
-        user_name: principal.userName,
-        decision,
-        comment: comment ?? null,
-        created_at: now,
-      })
-      .execute();
-    const count = await trx
-      .selectFrom("approvals")
-      .select((eb) => eb.fn.countAll<number>().as("n"))
-      .where("job_id", "=", jobId)
-      .where("decision", "=", "approved")
-      .executeTakeFirstOrThrow();
-    await appendAudit(
-      trx,
-      {
-        type: `job.${decision}`,
-        actor: principal.userName,
-        runId: run.id,
-        jobId,
-        data: {
-          environment: gate.environment,
-          approvals: Number(count.n),
-          required: gate.requiredApprovals,
-          ...(comment ? { comment } : {}),
-        },
-      },
-      deps.clock,
-    );
-    if (decision === "rejected") {
-      await transitionJob(
+  try {
+    await record();
+  } catch (err) {
+    // Two decisions by one user racing past the check above: the table's unique (job, user)
+    // keeps one, and the other is refused like any second decision.
+    if (/UNIQUE|unique|duplicate/.test((err as Error).message ?? "")) {
+      return refuse(`${principal.userName} already decided on job ${jobId}`, "CONFLICT");
+    }
+    throw err;
+  }
+
+  async function record(): Promise<void> {
+    await deps.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto("approvals")
+        .values({
+          id: newId("apv"),
+          job_id: jobId,
+          user_id: principal.userId,
+          user_name: principal.userName,
+          decision,
+          comment: comment ?? null,
+          created_at: now,
+        })
+        .execute();
+      const count = await trx
+        .selectFrom("approvals")
+        .select((eb) => eb.fn.countAll<number>().as("n"))
+        .where("job_id", "=", jobId)
+        .where("decision", "=", "approved")
+        .executeTakeFirstOrThrow();
+      await appendAudit(
         trx,
-        jobId,
-        "denied",
         {
+          type: `job.${decision}`,
           actor: principal.userName,
-          patch: { conclusion: "denied", detail: `rejected by ${principal.userName}`, finished_at: now },
-          data: { reason: "rejected" },
+          runId: run.id,
+          jobId,
+          data: {
+            environment: gate.environment,
+            approvals: Number(count.n),
+            required: gate.requiredApprovals,
+            ...(comment ? { comment } : {}),
+          },
         },
         deps.clock,
       );
-    }
-  });
+      if (decision === "rejected") {
+        await transitionJob(
+          trx,
+          jobId,
+          "denied",
+          {
+            actor: principal.userName,
+            patch: { conclusion: "denied", detail: `rejected by ${principal.userName}`, finished_at: now },
+            data: { reason: "rejected" },
+          },
+          deps.clock,
+        );
+      }
+    });
+  }
 }
 
 /**
@@ -151,8 +181,10 @@ export async function settleGates(deps: ControllerDeps): Promise<Set<string>> {
   for (const job of waiting) {
     const gate = JSON.parse(job.gate ?? "null") as Gate | null;
     if (!gate) continue;
-    const approvals = await approvedCount(deps, job);
-    const waitOver = now.getTime() >= Date.parse(gate.since) + gate.waitSeconds * 1000;
+    const { approvals, approvedAt } = await approvalsInTime(deps, job, gate);
+    // The wait timer runs from the moment the last required approval came in (from queueing when
+    // none is required), so an approver cannot skip it by approving late.
+    const waitOver = approvedAt !== null && now.getTime() >= Date.parse(approvedAt) + gate.waitSeconds * 1000;
     if (approvals >= gate.requiredApprovals && waitOver) {
       const released = await transitionJob(
         deps.db,
@@ -186,12 +218,30 @@ export async function settleGates(deps: ControllerDeps): Promise<Set<string>> {
   return moved;
 }
 
-async function approvedCount(deps: ControllerDeps, job: JobTable): Promise<number> {
-  const row = await deps.db
+/**
+ * Approvals given before the gate's deadline (one per user, by the table's unique key), and when
+ * the required number was reached: null while it has not been.
+ */
+async function approvalsInTime(
+  deps: ControllerDeps,
+  job: JobTable,
+  gate: Gate,
+): Promise<{ approvals: number; approvedAt: string | null }> {
+  const rows = await deps.db
     .selectFrom("approvals")
-    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .select(["user_id", "created_at"])
     .where("job_id", "=", job.id)
     .where("decision", "=", "approved")
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
+    .orderBy("created_at")
+    .execute();
+  const deadline = Date.parse(gate.deadline);
+  const users = new Set<string>();
+  const times: string[] = [];
+  for (const r of rows) {
+    if (Date.parse(r.created_at) > deadline || users.has(r.user_id)) continue;
+    users.add(r.user_id);
+    times.push(r.created_at);
+  }
+  const approvedAt = gate.requiredApprovals === 0 ? gate.since : (times[gate.requiredApprovals - 1] ?? null);
+  return { approvals: users.size, approvedAt };
 }

@@ -3,7 +3,7 @@ import { appendAudit, recordAudit } from "../audit/log.js";
 import { AirlockError, isAirlockError } from "../errors.js";
 import { newId } from "../ids.js";
 import type { Decision } from "../policy/index.js";
-import { findEnvironment, refAllowed } from "../repos/environments.js";
+import { findEnvironment, listEnvironments, refAllowed } from "../repos/environments.js";
 import type { ResolvedRef } from "../repos/git-source.js";
 import { assertCommitOnRef, GitSource, type WorkflowSource } from "../repos/git-source.js";
 import { isProtectedRef } from "../repos/protected-refs.js";
@@ -13,6 +13,7 @@ import { type JobSpec, parseWorkflow, type Workflow } from "../workflow/index.js
 import { admissionInput } from "./admission.js";
 import { type Gate, gateFor } from "./approvals.js";
 import type { ControllerDeps, Principal } from "./deps.js";
+import { resolveInputs } from "./inputs.js";
 import { transitionJob } from "./job-store.js";
 
 /** What a caller asks for. The actor is never part of it: it is whoever is authenticated. */
@@ -71,6 +72,7 @@ async function admitAndQueue(
   principal: Principal,
 ): Promise<SubmittedRun> {
   const event = req.event ?? "push";
+  assertRefName(req.ref);
   const repo = await getRepo(deps.db, req.repo);
   const git = GitSource.open(repo.source);
   let resolved: ResolvedRef;
@@ -87,6 +89,8 @@ async function admitAndQueue(
   const workflowPath = source.path;
   const workflow = parseWorkflow(source.text, workflowPath);
   assertTriggeredBy(workflow, event, workflowPath, resolved);
+  const inputs = resolveInputs(workflow, event, req.inputs);
+  await canonicalEnvironments(deps, repo, workflow);
   const refProtected = isProtectedRef(repo.protection, resolved.refType, resolved.name);
 
   const now = deps.clock.now().toISOString();
@@ -130,7 +134,7 @@ async function admitAndQueue(
       actor: principal.userName,
       workflow_path: workflowPath,
       workflow_name: workflow.name ?? workflowPath,
-      inputs: JSON.stringify(req.inputs ?? {}),
+      inputs: JSON.stringify(inputs),
       state: "queued",
       created_at: now,
       updated_at: now,
@@ -218,6 +222,50 @@ async function admitAndQueue(
     }
     return { run, jobs };
   });
+}
+
+/**
+ * What a run may name as its ref: a branch or tag, short or as `refs/heads/…`/`refs/tags/…`.
+ * Other refs (`refs/pull/7/head`, `refs/remotes/origin/main`) would resolve, but as a "branch"
+ * whose name no protection rule was written for; the name is quoted, so one with a newline or a
+ * control character cannot forge a second line of the error.
+ */
+function assertRefName(ref: string): void {
+  const shown = JSON.stringify(ref);
+  if (!/^[\w./-]+$/.test(ref) || ref.startsWith("-") || ref.split("/").some((c) => c === "." || c === "..")) {
+    throw new AirlockError("REF_NOT_FOUND", `${shown} is not a valid ref name`, {
+      hint: "name a branch or tag: main, v1.2.0, refs/heads/main or refs/tags/v1.2.0",
+    });
+  }
+  if (ref.startsWith("refs/") && !/^refs\/(heads|tags)\/./.test(ref)) {
+    throw new AirlockError("REF_NOT_FOUND", `${shown} is neither a branch nor a tag`, {
+      hint: "runs start from refs/heads/… or refs/tags/…",
+    });
+  }
+}
+
+/**
+ * Environment names are case-insensitive, as on GitHub: `environment: PROD` is the repository's
+ * `prod`, with its approvals and ref rules, and every later step (policy, gate, token claims,
+ * secrets) sees the defined spelling. Two defined environments that differ only in case make the
+ * name ambiguous, and the run is refused rather than one of them picked.
+ */
+async function canonicalEnvironments(deps: ControllerDeps, repo: Repo, workflow: Workflow): Promise<void> {
+  const wanted = workflow.jobs.filter((j) => j.environment);
+  if (wanted.length === 0) return;
+  const defined = await listEnvironments(deps.db, repo.name);
+  for (const job of wanted) {
+    const env = job.environment as NonNullable<JobSpec["environment"]>;
+    const matches = defined.filter((d) => d.name.toLowerCase() === env.name.toLowerCase());
+    if (matches.length > 1) {
+      throw new AirlockError(
+        "REQUEST_INVALID",
+        `${workflow.file}:${job.position.line}:${job.position.col}: job "${job.id}" names environment "${env.name}", which matches ${matches.map((m) => `"${m.name}"`).join(" and ")} of ${repo.name}`,
+        { hint: "environment names are case-insensitive; remove all but one of them (airlock env)" },
+      );
+    }
+    if (matches[0]) env.name = matches[0].name;
+  }
 }
 
 /**

@@ -46,9 +46,18 @@ import {
   type WorkflowInputType,
   type WorkflowProblem,
 } from "./types.js";
+import { duplicateKeys, indexAliases, maxAliasExpansion } from "./yaml-guards.js";
 
 /** Larger files are refused before YAML parsing: nobody writes a 1 MiB workflow by hand. */
 export const maxWorkflowBytes = 1024 * 1024;
+/** GitHub's own ceiling for a run; also bounds the policy decisions and rows one intake makes. */
+export const maxJobs = 256;
+export const maxStepsPerJob = 1000;
+/**
+ * Five days, GitHub's limit for self-hosted jobs. Beyond about 24 days a Node timer overflows and
+ * fires at once, so an unbounded value would not mean "forever" anyway.
+ */
+export const maxTimeoutMinutes = 7200;
 
 /** With no `permissions:` anywhere, a job may read its repository and nothing else. */
 export function defaultPermissions(): Permissions {
@@ -105,6 +114,13 @@ export const builtinActions: Record<
 };
 
 const idPattern = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+/**
+ * The names `airlock env set` accepts (src/repos/environments.ts). Anything else (a space, a tab,
+ * a Cyrillic "о") could never match a protected environment, so it could only be a way around one.
+ */
+const environmentNamePattern = /^[A-Za-z0-9_.-]{1,100}$/;
+/** An action's version: a tag, branch or sha, nothing a shell or a URL would read specially. */
+const actionRefPattern = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$/;
 const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const knownShells = ["bash", "sh", "python", "pwsh"];
 
@@ -231,7 +247,19 @@ interface Scope {
   secrets?: readonly string[];
   /** Status functions are only meaningful in `if:`. */
   condition?: boolean;
+  /**
+   * Set for `run:` text, which is spliced into a script before the shell reads it: values a
+   * requester controls may not be spliced there. Holds the env names (upper-cased) whose values
+   * carry such input.
+   */
+  script?: { taintedEnv: ReadonlySet<string> };
 }
+
+/**
+ * `github` fields a requester or a pull request's author controls, by their first key. Airlock's
+ * own `github` context validates ref and actor names at intake; these it passes on as given.
+ */
+const untrustedGithubKeys = new Set(["event", "head_ref"]);
 
 interface Entry {
   key: string;
@@ -250,6 +278,9 @@ class Intake {
   private readonly problems: WorkflowProblem[] = [];
   private readonly lines = new LineCounter();
   private doc: Document.Parsed | undefined;
+  private aliasTargets = new Map<Node, Node | null>();
+  /** Env names (upper-cased) whose value splices requester input, as seen by the job being read. */
+  private taintedEnv: ReadonlySet<string> = new Set();
 
   constructor(
     private readonly text: string,
@@ -288,7 +319,7 @@ class Intake {
   // ── YAML helpers ───────────────────────────────────────────────────────────────────────────
 
   private deref(node: unknown): Node | null {
-    if (isAlias(node) && this.doc) return (node.resolve(this.doc) as Node | undefined) ?? null;
+    if (isAlias(node)) return this.aliasTargets.get(node) ?? null;
     return (node as Node | null | undefined) ?? null;
   }
 
@@ -388,9 +419,16 @@ class Intake {
     return undefined;
   }
 
-  private positiveNumber(node: Node | null, where: string, anchor?: Node | null): number | undefined {
+  private positiveNumber(
+    node: Node | null,
+    where: string,
+    anchor?: Node | null,
+    max = Number.POSITIVE_INFINITY,
+  ): number | undefined {
     if (isScalar(node) && typeof node.value === "number" && Number.isFinite(node.value) && node.value > 0) {
-      return node.value;
+      if (node.value <= max) return node.value;
+      this.report(node, `${where} must be at most ${max}`);
+      return undefined;
     }
     this.report(node?.range ? node : anchor, `${where} must be a positive number`);
     return undefined;
@@ -518,6 +556,14 @@ class Intake {
       });
     }
     for (const ref of contextRefs(ast)) {
+      if (scope.script && isUntrusted(ref, scope.script.taintedEnv)) {
+        const what = `${ref.context}${ref.key === undefined ? "" : `.${ref.key}`}`;
+        this.report(
+          at(ref.offset),
+          `${where} splices ${what} into the script text, where a value like $(…) or "; …" would run as code`,
+          `pass it through env: instead (env: { VALUE: \${{ ${what} }} }) and read "$VALUE" in the script`,
+        );
+      }
       if (!scope.contexts.includes(ref.context)) {
         const hint =
           ref.context === "secrets"
@@ -575,12 +621,36 @@ class Intake {
       lineCounter: this.lines,
       keepSourceTokens: true,
       prettyErrors: false,
-      uniqueKeys: true,
+      // Checked below in linear time; the package's own check is quadratic in a mapping's size.
+      uniqueKeys: false,
     });
     if (this.doc.errors.length > 0) {
       // After the first syntax error the YAML parser cascades; later errors are mostly noise.
       const [err] = this.doc.errors;
-      if (err) this.report(err.pos[0], `YAML: ${err.message.split("\n")[0]}`, yamlHint(err.message));
+      // The parser recurses per nesting level; a hostile depth ends as a stack overflow it reports.
+      const message = /call stack/i.test(err?.message ?? "") ? "the document nests too deeply" : err?.message;
+      if (err) this.report(err.pos[0], `YAML: ${message?.split("\n")[0]}`, yamlHint(err.message));
+      return undefined;
+    }
+    try {
+      const [duplicate] = duplicateKeys(this.doc);
+      if (duplicate) {
+        this.report(duplicate, "YAML: Map keys must be unique", "remove or rename the repeated key");
+        return undefined;
+      }
+      const aliases = indexAliases(this.doc);
+      this.aliasTargets = aliases.targets;
+      if (aliases.excessive) {
+        this.report(
+          aliases.excessive,
+          `YAML aliases expand the workflow from ${aliases.written} to ${aliases.expanded} nodes (at most ${maxAliasExpansion} more are allowed)`,
+          "write the repeated parts out, or share less through anchors",
+        );
+        return undefined;
+      }
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      this.report(0, "workflow nests too deeply", "flatten the YAML structure");
       return undefined;
     }
     const root = this.deref(this.doc.contents);
@@ -622,10 +692,14 @@ class Intake {
       if (p) workflow.permissions = p;
     }
     const env = keys.get("env");
-    if (env) workflow.env = this.env(env, "env", { contexts: scopes.workflowEnv });
+    if (env) {
+      workflow.env = this.env(env, "env", { contexts: scopes.workflowEnv });
+      this.taintedEnv = this.taintOf(workflow.env, new Set());
+    }
+    const workflowTaint = this.taintedEnv;
     const defaults = keys.get("defaults") ? this.defaults(keys.get("defaults") as Entry, "defaults") : {};
     const jobs = keys.get("jobs");
-    if (jobs) workflow.jobs = this.jobs(jobs, workflow, defaults);
+    if (jobs) workflow.jobs = this.jobs(jobs, workflow, defaults, workflowTaint);
     else if (!misspelt(entries, topKeys, "jobs")) this.report(root, 'the workflow has no "jobs:"');
     return workflow;
   }
@@ -864,11 +938,20 @@ class Intake {
     entry: Entry,
     workflow: Workflow,
     defaults: { shell?: string; workingDirectory?: string },
+    workflowTaint: ReadonlySet<string>,
   ): JobSpec[] {
     const entries = this.entries(entry.value, "jobs", entry.keyNode);
     if (!entries) return [];
     if (entries.length === 0) {
       this.report(entry.value?.range ? entry.value : entry.keyNode, "jobs is empty", "add at least one job");
+      return [];
+    }
+    if (entries.length > maxJobs) {
+      this.report(
+        entries[maxJobs]?.keyNode,
+        `the workflow has ${entries.length} jobs; at most ${maxJobs} are allowed`,
+        "split it into several workflows",
+      );
       return [];
     }
     const ids = entries.map((e) => e.key);
@@ -883,6 +966,7 @@ class Intake {
         );
         continue;
       }
+      this.taintedEnv = workflowTaint;
       const job = this.job(e, ids, workflow, defaults, needsNodes);
       if (job) jobs.push(job);
     }
@@ -983,11 +1067,18 @@ class Intake {
       if (p) job.permissions = p;
     }
     const env = keys.get("env");
-    if (env)
+    if (env) {
       job.env = this.env(env, `${path}.env`, { ...jobScope, contexts: scopes.jobEnv, secrets: job.secrets });
+      this.taintedEnv = this.taintOf(job.env, this.taintedEnv);
+    }
     const timeout = keys.get("timeout-minutes");
     if (timeout) {
-      const n = this.positiveNumber(timeout.value, `${path}.timeout-minutes`, timeout.keyNode);
+      const n = this.positiveNumber(
+        timeout.value,
+        `${path}.timeout-minutes`,
+        timeout.keyNode,
+        maxTimeoutMinutes,
+      );
       if (n !== undefined) job.timeoutMinutes = n;
     }
     const coe = keys.get("continue-on-error");
@@ -1087,6 +1178,7 @@ class Intake {
       const name = this.string(v, where, entry.keyNode);
       if (name === undefined) return undefined;
       this.literal(name, v, where, literalWhy);
+      if (!this.environmentName(name, v, where)) return undefined;
       return { name };
     }
     const keys = this.checkKeys(this.entries(v, where, entry.keyNode) ?? [], ["name", "url"], where);
@@ -1098,6 +1190,7 @@ class Intake {
     const name = this.string(nameEntry.value, `${where}.name`, nameEntry.keyNode);
     if (name === undefined || !nameEntry.value) return undefined;
     this.literal(name, nameEntry.value, `${where}.name`, literalWhy);
+    if (!this.environmentName(name, nameEntry.value, `${where}.name`)) return undefined;
     const out: { name: string; url?: string } = { name };
     const urlEntry = keys.get("url");
     if (urlEntry) {
@@ -1111,6 +1204,29 @@ class Intake {
         });
         out.url = url;
       }
+    }
+    return out;
+  }
+
+  private environmentName(name: string, node: Node, where: string): boolean {
+    if (name.includes("${{") || environmentNamePattern.test(name)) return true;
+    this.report(
+      node,
+      `${where} "${name}" is not a valid environment name`,
+      'environment names are 1-100 ASCII letters, digits, ".", "_" and "-", as `airlock env set` takes them',
+    );
+    return false;
+  }
+
+  /**
+   * Which env names carry requester input after `env` is applied over `inherited`: a value that
+   * splices such input taints its name, and a clean redefinition clears it.
+   */
+  private taintOf(env: Record<string, string>, inherited: ReadonlySet<string>): ReadonlySet<string> {
+    const out = new Set(inherited);
+    for (const [name, value] of Object.entries(env)) {
+      if (spliceUntrusted(value, inherited)) out.add(name.toUpperCase());
+      else out.delete(name.toUpperCase());
     }
     return out;
   }
@@ -1190,12 +1306,16 @@ class Intake {
       refuse(v?.range ? v : entry.keyNode);
       return;
     }
+    let asks = false;
+    const reported = this.problems.length;
     for (const e of this.entries(v, where) ?? []) {
       if (e.key === "options") {
         const s = this.string(e.value, `${where}.options`, e.keyNode);
         for (const option of s?.split(/\s+/).filter(Boolean) ?? []) {
-          if (option === "--privileged" || option === "--privileged=true") job.privileged = true;
-          else
+          if (option === "--privileged" || option === "--privileged=true") {
+            job.privileged = true;
+            asks = true;
+          } else
             this.report(
               e.value,
               `container option "${option}" is not supported (${where})`,
@@ -1204,12 +1324,16 @@ class Intake {
         }
       } else if (e.key === "volumes") {
         for (const { value } of this.stringList(e.value, `${where}.volumes`, e.keyNode)) {
-          job.hostMounts.push(value.split(":")[0] as string);
+          job.hostMounts.push(value.split(":")[0] || value);
+          asks = true;
         }
       } else {
         refuse(e.keyNode);
       }
     }
+    // A container that asks for nothing policy can weigh is still a container Airlock will not
+    // run: say so rather than run the job as if the key were not there.
+    if (!asks && this.problems.length === reported) refuse(v);
   }
 
   // ── steps ──────────────────────────────────────────────────────────────────────────────────
@@ -1230,6 +1354,14 @@ class Intake {
         v.range ? v : entry.keyNode,
         `${path}.steps is empty`,
         "add at least one run: or uses: step",
+      );
+      return [];
+    }
+    if (v.items.length > maxStepsPerJob) {
+      this.report(
+        this.deref(v.items[maxStepsPerJob]) ?? v,
+        `${path}.steps has ${v.items.length} steps; at most ${maxStepsPerJob} are allowed`,
+        "split the job, or move the steps into a script",
       );
       return [];
     }
@@ -1311,12 +1443,18 @@ class Intake {
     }
     const env = keys.get("env");
     if (env) step.env = this.env(env, `${where}.env`, scope);
+    const taintedEnv = this.taintOf(step.env, this.taintedEnv);
     const coe = keys.get("continue-on-error");
     if (coe)
       step.continueOnError = this.boolean(coe.value, `${where}.continue-on-error`, coe.keyNode) ?? false;
     const timeout = keys.get("timeout-minutes");
     if (timeout) {
-      const n = this.positiveNumber(timeout.value, `${where}.timeout-minutes`, timeout.keyNode);
+      const n = this.positiveNumber(
+        timeout.value,
+        `${where}.timeout-minutes`,
+        timeout.keyNode,
+        maxTimeoutMinutes,
+      );
       if (n !== undefined) step.timeoutMinutes = n;
     }
 
@@ -1334,7 +1472,7 @@ class Intake {
     if (run) {
       const s = str("run");
       if (s) {
-        this.template(s.value, s.node, `${where}.run`, scope);
+        this.template(s.value, s.node, `${where}.run`, { ...scope, script: { taintedEnv } });
         step.run = s.value;
       }
       const shell = keys.get("shell");
@@ -1413,6 +1551,14 @@ class Intake {
       this.report(node, `${where} uses "${value}" without a version`, `write ${builtin}@v4`);
       return undefined;
     }
+    if (!actionRefPattern.test(m[2] as string)) {
+      this.report(
+        node,
+        `${where} uses "${value}", whose version is not a tag, branch or sha`,
+        `write ${builtin}@v4`,
+      );
+      return undefined;
+    }
     return { action: builtin, ref: m[2] as string };
   }
 }
@@ -1442,6 +1588,36 @@ function yamlHint(message: string): string {
   // `key: ${{ x }}` inside a flow mapping reads `{` as YAML; GitHub workflows hit this often.
   if (/flow-map|flow map/i.test(message)) return "quote values that contain ${{ }} or braces";
   return "check indentation and quoting near here";
+}
+
+/**
+ * Whether a reference reads a value the requester or a pull request's author chooses: inputs,
+ * untrusted `github` fields, the whole `github`/`env` object, or an env name carrying either.
+ */
+function isUntrusted(
+  ref: { context: ContextName; key: string | undefined },
+  taintedEnv: ReadonlySet<string>,
+): boolean {
+  if (ref.context === "inputs") return true;
+  if (ref.context === "github")
+    return ref.key === undefined || untrustedGithubKeys.has(ref.key.toLowerCase());
+  if (ref.context === "env")
+    return ref.key === undefined ? taintedEnv.size > 0 : taintedEnv.has(ref.key.toUpperCase());
+  return false;
+}
+
+/** Whether a template's expressions read untrusted values; unparseable ones are reported elsewhere. */
+function spliceUntrusted(value: string, taintedEnv: ReadonlySet<string>): boolean {
+  if (!value.includes("${{")) return false;
+  try {
+    return splitTemplate(value).some(
+      (part) =>
+        part.kind === "expression" &&
+        contextRefs(parseExpression(part.source)).some((ref) => isUntrusted(ref, taintedEnv)),
+    );
+  } catch {
+    return false;
+  }
 }
 
 /** True when an unknown key in `entries` looks like a typo of `key` (already reported as such). */

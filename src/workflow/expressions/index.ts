@@ -14,7 +14,7 @@ export {
   walk,
 } from "./ast.js";
 export { type ExecutionStatus, type ExpressionContext, evaluate, format } from "./evaluate.js";
-export { maxExpressionDepth, maxExpressionLength, parseExpression } from "./parser.js";
+export { maxAstDepth, maxExpressionDepth, maxExpressionLength, parseExpression } from "./parser.js";
 export {
   type ConditionOptions,
   conditionSource,

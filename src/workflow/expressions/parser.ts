@@ -13,6 +13,12 @@ import { type Punct, type Token, tokenize } from "./lexer.js";
 /** GitHub's own limits; they also bound the recursion of this parser on hostile input. */
 export const maxExpressionLength = 21_000;
 export const maxExpressionDepth = 50;
+/**
+ * Chains (`a.b.c…`, `x || y || …`) are parsed in loops, not recursion, so the nesting limit above
+ * does not see them; but every consumer of the AST (walk, evaluate) recurses. A 21,000-character
+ * chain would overflow their stack, so the tree's total depth is bounded too.
+ */
+export const maxAstDepth = 500;
 
 const functionNames = Object.keys(functions) as FunctionName[];
 
@@ -33,7 +39,46 @@ export function parseExpression(src: string): Ast {
   const ast = parser.parseOr();
   const rest = parser.peek();
   if (rest.kind !== "eof") throw expressionError(`unexpected ${describe(rest)}`, rest.offset, src);
+  const deepest = deepestNode(ast);
+  if (deepest) {
+    throw expressionError(
+      `expression is nested or chained more than ${maxAstDepth} levels deep`,
+      deepest.offset,
+      src,
+      "split it into several expressions or steps",
+    );
+  }
   return ast;
+}
+
+/** The first node below `maxAstDepth`, found without recursion (the tree may be that deep). */
+function deepestNode(root: Ast): Ast | undefined {
+  const stack: [Ast, number][] = [[root, 1]];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [node, depth] = item;
+    if (depth > maxAstDepth) return node;
+    for (const child of children(node)) stack.push([child, depth + 1]);
+  }
+  return undefined;
+}
+
+function children(node: Ast): Ast[] {
+  switch (node.kind) {
+    case "member":
+    case "wildcard":
+      return [node.object];
+    case "index":
+      return [node.object, node.index];
+    case "not":
+      return [node.operand];
+    case "compare":
+    case "logical":
+      return [node.left, node.right];
+    case "call":
+      return node.args;
+    default:
+      return [];
+  }
 }
 
 function describe(token: Token): string {

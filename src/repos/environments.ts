@@ -90,6 +90,18 @@ export async function putEnvironment(
     created_at: clock.now().toISOString(),
   };
   return db.transaction().execute(async (trx) => {
+    // Intake matches a job's `environment:` to these names case-insensitively (so `PROD` cannot
+    // dodge `prod`'s rules); two names one letter-case apart would make that match ambiguous.
+    const clash = (
+      await trx.selectFrom("environments").select("name").where("repo_id", "=", repo.id).execute()
+    ).find((e) => e.name !== input.name && e.name.toLowerCase() === input.name.toLowerCase());
+    if (clash) {
+      throw new AirlockError(
+        "REQUEST_INVALID",
+        `environment "${input.name}" differs only in letter case from the existing "${clash.name}"`,
+        { hint: `update it as "${clash.name}", or remove that one first` },
+      );
+    }
     await trx
       .deleteFrom("environments")
       .where("repo_id", "=", repo.id)

@@ -24,14 +24,16 @@ export function registerServer(program: Command): void {
 
   program
     .command("doctor")
-    .description("check that this host can run sandboxed jobs (bubblewrap, user namespaces, cgroups)")
+    .description(
+      "check that this host can run sandboxed jobs (bubblewrap, user namespaces, seccomp, cgroups)",
+    )
     .action(async (_o: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const config = loadConfig({ file: g.config, overrides: g.dataDir ? { dataDir: g.dataDir } : {} });
       const paths = dataPaths(config);
       await createBwrapDriver({ rootDir: paths.sandboxes, cgroupName: paths.cgroupName }).preflight();
       process.stdout.write(
-        `${paint("green", "ok")}: bubblewrap, user namespaces and cgroups are usable; data in ${config.dataDir}\n`,
+        `${paint("green", "ok")}: bubblewrap, user namespaces, seccomp filters and cgroups are usable; data in ${config.dataDir}\n`,
       );
     });
 }
